@@ -1,0 +1,89 @@
+"""The one contract every fault keeps.
+
+A fault is a small dataclass whose fields are plain JSON values. Its lifecycle:
+
+    prepare()  capture what revert will need (previous settings) into the fields
+    ── the engine writes `to_record()` to the journal: write-ahead ──
+    inject()   touch the real system
+    verify()   True while the fault is in effect (read-only, from an independent connection)
+    revert()   undo; idempotent, and safe after a partial or failed inject
+
+Because the record is written before `inject()`, any process can rebuild the fault with
+`fault_from_record(record)` and call `revert()`: crash recovery and the kill switch need
+nothing but the journal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, TypeVar
+
+JSON = Any
+
+_REGISTRY: dict[str, type[Fault]] = {}
+F = TypeVar("F", bound="type[Fault]")
+
+
+class FaultError(Exception):
+    """A fault could not be prepared, injected, verified or reverted; the message says why."""
+
+
+@dataclasses.dataclass
+class Fault(ABC):
+    """Subclasses are dataclasses, set `kind`, and register with `@register_fault`."""
+
+    kind: ClassVar[str]
+
+    async def prepare(self) -> None:  # noqa: B027 - most faults need no preparation
+        """Capture prior state needed by revert (runs before the record is journaled)."""
+
+    @abstractmethod
+    async def inject(self) -> None: ...
+
+    @abstractmethod
+    async def revert(self) -> None: ...
+
+    @abstractmethod
+    async def verify(self) -> bool:
+        """True while the fault is in effect."""
+
+    def describe(self) -> str:
+        """One line for people: what this fault does to what (no secrets)."""
+        return self.kind
+
+    def to_record(self) -> dict[str, JSON]:
+        return {"kind": self.kind, "fields": dataclasses.asdict(self)}
+
+
+def register_fault(cls: F) -> F:
+    if cls.kind in _REGISTRY and _REGISTRY[cls.kind] is not cls:
+        raise ValueError(f"fault kind {cls.kind!r} registered twice")
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def fault_from_record(record: dict[str, JSON]) -> Fault:
+    """Rebuild a fault from its journal record, in any process."""
+    _load_builtin_faults()
+    kind = record.get("kind")
+    cls = _REGISTRY.get(str(kind))
+    if cls is None:
+        raise FaultError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return cls(**record.get("fields", {}))
+
+
+def registered_fault_kinds() -> list[str]:
+    _load_builtin_faults()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin_faults() -> None:
+    import importlib
+    import pkgutil
+
+    import chaos_mcp.faults as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_") and module.name != "base":
+            importlib.import_module(f"chaos_mcp.faults.{module.name}")
