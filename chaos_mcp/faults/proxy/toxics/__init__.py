@@ -1,0 +1,51 @@
+"""Toxics, one small module each, registered by their JSON `type`."""
+
+from chaos_mcp.faults.proxy.toxics import (
+    bandwidth,
+    down,
+    http_latency,
+    http_status,
+    latency,
+    limit_data,
+    reset_peer,
+    slicer,
+    slow_close,
+    timeout,
+)
+from chaos_mcp.faults.proxy.toxics.base import (
+    EOF,
+    INTERRUPTED,
+    TIMED_OUT,
+    Chunk,
+    Item,
+    Stub,
+    Toxic,
+    ToxicError,
+    build_toxic,
+    register_toxic,
+    toxic_types,
+)
+
+__all__ = [
+    "EOF",
+    "INTERRUPTED",
+    "TIMED_OUT",
+    "Chunk",
+    "Item",
+    "Stub",
+    "Toxic",
+    "ToxicError",
+    "bandwidth",
+    "build_toxic",
+    "down",
+    "http_latency",
+    "http_status",
+    "latency",
+    "limit_data",
+    "register_toxic",
+    "reset_peer",
+    "slicer",
+    "slow_close",
+    "timeout",
+    "toxic_types",
+]

@@ -1,0 +1,99 @@
+"""Entry points: `chaos-mcp serve | demo | proxy | abort | arm | recover | report`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import anyio
+
+from chaos_mcp import __version__
+from chaos_mcp.config import ConfigError, Settings, load_settings
+from chaos_mcp.engine.journal import JournalError
+from chaos_mcp.logs import configure_logging
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chaos-mcp", description="Safe chaos experiments for AI agents (MCP).")
+    parser.add_argument("--version", action="version", version=f"chaos-mcp {__version__}")
+    parser.add_argument("--config", help="chaos.toml (default: $CHAOS_MCP_CONFIG, then ./chaos.toml)")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the MCP server")
+    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    sub.add_parser("demo", help="a complete experiment on the embedded default")
+    proxy = sub.add_parser("proxy", help="the fault-injecting proxy daemon")
+    proxy.add_argument("--host", default="127.0.0.1")
+    proxy.add_argument("--port", type=int, default=8474)
+    abort = sub.add_parser("abort", help="kill switch: revert every active fault, refuse new injections")
+    abort.add_argument("--reason", default="operator abort from the shell")
+    sub.add_parser("arm", help="re-arm after an abort")
+    sub.add_parser("recover", help="revert whatever a crashed server left active")
+    report = sub.add_parser("report", help="render a report from the journal")
+    report.add_argument("experiment_id", nargs="?")
+    report.add_argument("--since")
+    report.add_argument("--until")
+    report.add_argument("--format", choices=["markdown", "json", "html"], default="markdown")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "proxy":
+        from chaos_mcp.faults.proxy.daemon import main as proxy_main
+
+        extra = ["--host", args.host, "--port", str(args.port)]
+        return proxy_main([*extra, *(["--config", args.config] if args.config else [])])
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"chaos-mcp: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(args.log_level, settings.secrets())
+    try:
+        return _run(args, settings)
+    except JournalError as exc:
+        print(f"chaos-mcp: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        return _serve(args, settings)
+    if args.command == "demo":
+        from chaos_mcp.demo import run_demo
+
+        return anyio.run(run_demo, settings, sys.stdout)
+    from chaos_mcp import operations
+
+    if args.command == "abort":
+        return anyio.run(operations.abort, settings, args.reason, sys.stdout)
+    if args.command == "arm":
+        return operations.arm(settings, sys.stdout)
+    if args.command == "recover":
+        return anyio.run(operations.recover, settings, sys.stdout)
+    return anyio.run(operations.report, settings, args.experiment_id, args.since, args.until, args.format,
+                     sys.stdout)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from chaos_mcp.server import build_server
+
+    server = build_server(settings)
+    if args.transport == "stdio":
+        server.run("stdio")
+        return 0
+    from chaos_mcp.http import serve_http
+
+    return serve_http(server, settings, args.host, args.port)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""Criteria: `{metric, op, threshold, unit}`, or the same written as `"recovery_time < 2 min"`.
+
+Used for success criteria, abort (stop) conditions and steady-state definitions.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Op = Literal["<", "<=", ">", ">=", "==", "!="]
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_TEXT = re.compile(
+    r"^\s*(?P<metric>[A-Za-z_][\w.]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
+    r"(?P<threshold>-?\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-z%/µ]*)\s*$"
+)
+CRITERION_EXAMPLES = '"recovery_time < 2 min", "error_rate > 50%", or {"metric": "latency_p95", "op": "<", "threshold": 200, "unit": "ms"}'
+
+
+class CriterionError(ValueError):
+    """A criterion that cannot be read."""
+
+
+class Criterion(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str = Field(
+        min_length=1,
+        description="metric name, optionally qualified by probe: latency_p95, error_rate, coverage_pct, recovery_time",
+    )
+    op: Op = Field(description="comparison: <, <=, >, >=, ==, !=")
+    threshold: float = Field(description="the number the metric is compared with, in `unit`")
+    unit: str = Field("", description="unit of the threshold: ms, s, min, %, ratio, count, level, or empty")
+
+    def text(self) -> str:
+        unit = f" {self.unit}" if self.unit and self.unit != "%" else self.unit
+        return f"{self.metric} {self.op} {self.threshold:g}{unit}"
+
+    def holds(self, value: float) -> bool:
+        return OPS[self.op](value, self.threshold)
+
+
+def parse_criterion(text: str) -> Criterion:
+    match = _TEXT.match(text)
+    if not match:
+        raise CriterionError(f"could not read {text!r} as a criterion; accepted: {CRITERION_EXAMPLES}")
+    return Criterion(
+        metric=match["metric"],
+        op=match["op"],  # type: ignore[arg-type]
+        threshold=float(match["threshold"]),
+        unit=match["unit"],
+    )

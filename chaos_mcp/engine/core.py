@@ -1,0 +1,350 @@
+"""The engine: runs experiments through their lifecycle. It knows nothing of MCP.
+
+Every step is journaled before it is acted on; the journal, not this process's memory,
+is the source of truth, so several processes (and `recover` after a crash) agree.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from chaos_mcp.config import Settings
+from chaos_mcp.contract import ExperimentDesign, validate_design
+from chaos_mcp.engine import recovery
+from chaos_mcp.engine.errors import EngineError
+from chaos_mcp.engine.journal import ExperimentRow, Journal
+from chaos_mcp.engine.lifecycle import ACTIVE_STATES, State, require
+from chaos_mcp.engine.measure import Measurer
+from chaos_mcp.engine.policy import Approver, PolicyRefusal, escalations, require_approval
+from chaos_mcp.engine.reverter import revert_faults
+from chaos_mcp.engine.supervisor import Supervisor
+from chaos_mcp.faults.base import Fault
+from chaos_mcp.scenarios.base import ScenarioContext, scenarios
+
+log = structlog.get_logger("chaos_mcp.engine")
+ARMED_KEY = "armed"
+Progress = Callable[[float, float, str], Awaitable[None]]
+
+
+class Engine:
+    def __init__(self, settings: Settings, journal: Journal) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.measurer = Measurer(settings)
+        self._task_group: TaskGroup | None = None
+        self._supervisors: dict[str, Supervisor] = {}
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, settings: Settings) -> AsyncIterator[Engine]:
+        journal = Journal(settings.journal.resolved_url())
+        engine = cls(settings, journal)
+        try:
+            async with anyio.create_task_group() as tg:
+                engine._task_group = tg
+                yield engine
+                tg.cancel_scope.cancel()
+        finally:
+            journal.close()
+
+    # ------------------------------------------------------------------ design
+    def design(self, raw: dict[str, Any]) -> dict[str, Any]:
+        design = validate_design(raw, self.settings)
+        scenario = scenarios()[design.scenario]
+        experiment_id = _new_id()
+        faults = self._build_faults(experiment_id, design, time.time() + design.duration_s)
+        plan = {
+            "experiment_id": None if design.dry_run else experiment_id,
+            "dry_run": design.dry_run,
+            "state": None if design.dry_run else State.DESIGNED.value,
+            "scenario": scenario.describe() | {"parameters": design.parameters},
+            "target": {"name": design.target_component, "kind": design.target_kind,
+                       "environment": design.environment},
+            "duration_s": design.duration_s,
+            "faults": [f.describe() for f in faults],
+            "automatic_revert": scenario.automatic_revert,
+            "steady_state": [c.text() for c in self.measurer.steady_state_criteria(design)],
+            "success_criteria": [c.text() for c in design.success_criteria],
+            "abort_conditions": [c.text() for c in design.abort_conditions],
+            "escalations": [e.reason for e in self._escalations(design)],
+            "next": "measure_steady_state" if not design.dry_run else "design_experiment without dry_run",
+        }
+        if not design.dry_run:
+            now = time.time()
+            self.journal.create_experiment(ExperimentRow(
+                id=experiment_id, target=design.target_component, environment=design.environment,
+                scenario=design.scenario, state=State.DESIGNED.value, created_at=now, updated_at=now,
+                design=design.model_dump(mode="json"),
+            ))
+            log.info("experiment_designed", experiment_id=experiment_id, scenario=design.scenario,
+                     target=design.target_component)
+        return plan
+
+    def _escalations(self, design: ExperimentDesign) -> list[Any]:
+        try:
+            return escalations(self.settings, design.target_component, design.environment,
+                               scenarios()[design.scenario].mutates_data)
+        except PolicyRefusal:
+            return []
+
+    def _build_faults(self, experiment_id: str, design: ExperimentDesign, deadline: float) -> list[Fault]:
+        scenario = scenarios()[design.scenario]
+        ctx = ScenarioContext(
+            experiment_id=experiment_id,
+            target_name=design.target_component,
+            target=self.settings.targets[design.target_component],
+            settings=self.settings,
+            parameters=scenario.Parameters.model_validate(design.parameters),
+            blast_radius=design.blast_radius.model_dump(mode="json"),
+            deadline=deadline,
+            duration=design.duration_s,
+        )
+        return scenario.build(ctx)
+
+    # ------------------------------------------------------------------ reading
+    def load(self, experiment_id: str) -> tuple[ExperimentRow, ExperimentDesign]:
+        row = self.journal.get_experiment(experiment_id)
+        if row is None:
+            recent = [r.id for r in self.journal.list_experiments(limit=5)]
+            hint = f" Recent experiments: {', '.join(recent)}." if recent else " There are none yet."
+            raise EngineError(f"no experiment {experiment_id!r} in the journal.{hint} "
+                              "Call design_experiment to create one, or list_experiments.")
+        return row, ExperimentDesign.model_validate(row.design)
+
+    def get(self, experiment_id: str) -> dict[str, Any]:
+        row, design = self.load(experiment_id)
+        events = self.journal.events(experiment_id)
+        return {
+            "experiment_id": row.id, "state": row.state, "target": row.target, "environment": row.environment,
+            "scenario": row.scenario, "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
+            "design": design.model_dump(mode="json"),
+            "faults": [{"id": f.id, "kind": f.record.get("kind"), "status": f.status,
+                        "deadline": _iso(f.deadline)} for f in self.journal.faults(experiment_id)],
+            "events": [{"seq": e.seq, "at": _iso(e.ts), "kind": e.kind, "data": e.data} for e in events[-50:]],
+        }
+
+    def list(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        return [{"experiment_id": r.id, "state": r.state, "target": r.target, "scenario": r.scenario,
+                 "environment": r.environment, "created_at": _iso(r.created_at)}
+                for r in self.journal.list_experiments(state=state, limit=limit)]
+
+    # ------------------------------------------------------------------ measure
+    async def measure(self, experiment_id: str) -> dict[str, Any]:
+        row, design = self.load(experiment_id)
+        state = State(row.state)
+        require("measure_steady_state", experiment_id, state)
+        phase = {State.DESIGNED: "baseline", State.BASELINED: "baseline", State.INJECTED: "during"}.get(
+            state, "recovery")
+        result = await self.measurer.measure(design)
+        self.journal.append(experiment_id, "measurement", {"phase": phase, **result})
+        if phase == "baseline":
+            self.journal.transition(experiment_id, [State.DESIGNED, State.BASELINED], State.BASELINED,
+                                    {"steady": result["steady"]})
+        next_tool = {"baseline": "inject_failure", "during": "rollback (or measure again)",
+                     "recovery": "generate_report"}[phase]
+        if phase == "baseline" and not result["steady"] and not design.baseline_known_degraded:
+            next_tool = ("fix the system or re-measure: inject_failure is refused while the baseline is not "
+                         "steady (or design again with baseline_known_degraded=true)")
+        return {"experiment_id": experiment_id, "phase": phase, **result, "next": next_tool}
+
+    # ------------------------------------------------------------------ inject
+    async def inject(
+        self, experiment_id: str, environment: str, target_component: str,
+        approver: Approver | None = None, wait: bool = False, progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        row, design = self.load(experiment_id)
+        drift = [f"{name}: design says {want!r}, this call says {got!r}"
+                 for name, want, got in (("environment", design.environment, environment),
+                                         ("target_component", design.target_component, target_component))
+                 if want != got]
+        if drift:
+            raise EngineError("context drift: inject_failure must restate the design exactly; "
+                              + "; ".join(drift) + ". Nothing was injected.")
+        require("inject_failure", experiment_id, State(row.state))
+        if self.journal.get_control(ARMED_KEY) == "false":
+            raise EngineError("the kill switch is engaged: injections are refused until the operator re-arms "
+                              "with `chaos-mcp arm`.")
+        baseline = self._last_measurement(experiment_id, "baseline")
+        if baseline is not None and not baseline["steady"] and not design.baseline_known_degraded:
+            raise EngineError("the baseline is not steady (" + _failed(baseline) + "); inject_failure is "
+                              "refused. Fix the system and call measure_steady_state again, or design the "
+                              "experiment with baseline_known_degraded=true.")
+        scenario = scenarios()[design.scenario]
+        try:
+            needed = escalations(self.settings, design.target_component, design.environment,
+                                 scenario.mutates_data)
+            approvals = await require_approval(
+                needed, approver, f"{design.scenario} on {design.target_component} ({design.environment}) "
+                f"for {design.duration_s:g}s")
+        except PolicyRefusal as exc:
+            self.journal.append(experiment_id, "injection_refused", {"reason": str(exc)})
+            raise EngineError(str(exc)) from None
+        active = [r for r in self.journal.list_experiments(limit=1000) if State(r.state) == State.INJECTED]
+        if len(active) >= self.settings.policy.max_concurrent:
+            raise EngineError(f"{len(active)} experiments are already injected (policy.max_concurrent = "
+                              f"{self.settings.policy.max_concurrent}); roll one back first.")
+        held: dict[str, str] = {}
+        for target in dict.fromkeys([design.target_component, *design.blast_radius.targets]):
+            holder = self.journal.acquire_hold(target, experiment_id)
+            if holder is not None:
+                for taken in held:
+                    self.journal.release_hold(taken, experiment_id)
+                raise EngineError(f"target {target!r} is held by experiment {holder}, which is still active; "
+                                  "roll it back (or abort_all) first. One active experiment per target.")
+            held[target] = experiment_id
+        if not self.journal.transition(experiment_id, [State.BASELINED], State.INJECTED,
+                                       {"approvals": approvals}):
+            self._release(design, experiment_id)
+            current = self.journal.get_experiment(experiment_id)
+            raise EngineError(f"experiment {experiment_id} changed state meanwhile (now "
+                              f"'{current.state if current else '?'}'); call get_experiment.")
+        started = time.time()
+        deadline = started + design.duration_s
+        faults = self._build_faults(experiment_id, design, deadline)
+        injected: list[str] = []
+        try:
+            for position, fault in enumerate(faults):
+                fault_id = f"{experiment_id}-f{position}"
+                await fault.prepare()
+                self.journal.write_ahead(fault_id, experiment_id, position, fault.to_record(), deadline)
+                await fault.inject()
+                self.journal.set_fault_status(fault_id, "injected")
+                injected.append(fault.describe())
+        except Exception as exc:
+            log.warning("injection_failed", experiment_id=experiment_id, error=type(exc).__name__)
+            steps = await revert_faults(self.journal, self.journal.faults(experiment_id))
+            self.journal.transition(experiment_id, [State.INJECTED], State.FAILED,
+                                    {"error": _safe(exc, self.settings), "reverted": steps})
+            self._release(design, experiment_id)
+            raise EngineError(f"injection failed and everything injected so far was reverted: "
+                              f"{_safe(exc, self.settings)}. The experiment is now 'failed'; call "
+                              "generate_report for the record.") from None
+        self.journal.append(experiment_id, "faults_injected", {"faults": injected, "deadline": deadline})
+        log.info("injected", experiment_id=experiment_id, faults=len(injected), deadline=deadline)
+        supervisor = Supervisor(self, experiment_id, design, started, deadline)
+        self._supervisors[experiment_id] = supervisor
+        if wait:
+            await supervisor.run(progress)
+        else:
+            assert self._task_group is not None, "Engine.running() owns the supervisors"
+            self._task_group.start_soon(supervisor.run, None)
+        current = self.journal.get_experiment(experiment_id)
+        return {
+            "experiment_id": experiment_id, "state": current.state if current else "injected",
+            "injected": injected, "started_at": _iso(started), "deadline": _iso(deadline),
+            "duration_s": design.duration_s, "approvals": approvals,
+            "automatic_revert": scenario.automatic_revert,
+            "next": "measure_steady_state (during the window), then rollback",
+        }
+
+    def _last_measurement(self, experiment_id: str, phase: str) -> dict[str, Any] | None:
+        found = [e.data for e in self.journal.events(experiment_id, ["measurement"]) if e.data["phase"] == phase]
+        return found[-1] if found else None
+
+    def _release(self, design: ExperimentDesign, experiment_id: str) -> None:
+        for target in dict.fromkeys([design.target_component, *design.blast_radius.targets]):
+            self.journal.release_hold(target, experiment_id)
+
+    # ------------------------------------------------------------------ rollback
+    async def rollback(self, experiment_id: str) -> dict[str, Any]:
+        row, design = self.load(experiment_id)
+        state = State(row.state)
+        if state in (State.DESIGNED, State.BASELINED):
+            return {"experiment_id": experiment_id, "state": state.value, "status": "COMPLETE", "steps": [],
+                    "note": "nothing was injected, so there is nothing to revert",
+                    "next": "inject_failure" if state == State.BASELINED else "measure_steady_state"}
+        require("rollback", experiment_id, state)
+        supervisor = self._supervisors.pop(experiment_id, None)
+        if supervisor is not None:
+            supervisor.stop()
+        reverted_at = time.time()
+        steps = await revert_faults(self.journal, self.journal.faults(experiment_id))
+        prior = [e.data for e in self.journal.events(experiment_id, ["rollback"])]
+        if prior and state in (State.ROLLED_BACK, State.REPORTED):
+            result = prior[-1] | {"steps": steps, "repeated": True}
+            return result | {"status": _overall(steps, result.get("recovery", {}))}
+        revert_time = _revert_time(self.journal, experiment_id, reverted_at)
+        recovery_result = await recovery.measure_recovery(self, design, revert_time)
+        integrity = await recovery.check_integrity(self, experiment_id, design)
+        status = _overall(steps, recovery_result, integrity)
+        result = {
+            "experiment_id": experiment_id, "status": status, "steps": steps, "recovery": recovery_result,
+            "integrity": integrity, "reverted_at": _iso(revert_time),
+        }
+        self.journal.append(experiment_id, "rollback", result)
+        self.journal.transition(experiment_id, [State.INJECTED, State.ABORTED, State.FAILED], State.ROLLED_BACK
+                                if state != State.FAILED else State.FAILED, {"status": status})
+        self._release(design, experiment_id)
+        return result | {"state": (self.journal.get_experiment(experiment_id) or row).state,
+                         "next": "generate_report"}
+
+    # ------------------------------------------------------------------ kill switch
+    async def abort_all(self, reason: str) -> dict[str, Any]:
+        started = time.monotonic()
+        self.journal.set_control(ARMED_KEY, "false")
+        for supervisor in list(self._supervisors.values()):
+            supervisor.stop()
+        self._supervisors.clear()
+        faults = self.journal.active_faults()
+        steps = await revert_faults(self.journal, faults)
+        experiments = sorted({f.experiment_id for f in faults} | {
+            r.id for r in self.journal.list_experiments(limit=1000) if State(r.state) == State.INJECTED})
+        for experiment_id in experiments:
+            self.journal.transition(experiment_id, [State.INJECTED], State.ABORTED,
+                                    {"reason": f"abort_all: {reason}", "by": "kill switch"})
+        elapsed = time.monotonic() - started
+        log.warning("abort_all", reason=reason, experiments=len(experiments), seconds=round(elapsed, 3))
+        return {"aborted": experiments, "reverted": steps, "seconds": round(elapsed, 3), "armed": False,
+                "next": "rollback each aborted experiment to measure recovery; re-arm with `chaos-mcp arm`"}
+
+    def arm(self) -> None:
+        self.journal.set_control(ARMED_KEY, "true")
+
+    def armed(self) -> bool:
+        return self.journal.get_control(ARMED_KEY) != "false"
+
+
+def _new_id() -> str:
+    return f"exp-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def _failed(measurement: dict[str, Any]) -> str:
+    bad = [v["criterion"] + f" (actual {v['actual']})" for v in measurement.get("verdicts", []) if not v["passed"]]
+    return "; ".join(bad) or "see the measurement"
+
+
+def _safe(exc: BaseException, settings: Settings) -> str:
+    from chaos_mcp.secrets import redact_text
+
+    return redact_text(f"{type(exc).__name__}: {exc}", settings.secrets())[:500]
+
+
+def _revert_time(journal: Journal, experiment_id: str, fallback: float) -> float:
+    """When the faults were actually reverted: the abort/deadline revert if one happened earlier."""
+    times = [e.ts for e in journal.events(experiment_id, ["auto_reverted", "aborted"])]
+    return min(times) if times else fallback
+
+
+def _overall(steps: list[dict[str, Any]], recovery_result: dict[str, Any],
+             integrity: dict[str, Any] | None = None) -> str:
+    if any(s["status"] == "FAILED" for s in steps):
+        return "FAILED"
+    if not recovery_result.get("recovered", True) or (integrity and not integrity.get("intact", True)):
+        return "PARTIAL"
+    return "COMPLETE"
+
+
+__all__ = ["ACTIVE_STATES", "Engine", "EngineError"]

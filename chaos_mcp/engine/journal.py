@@ -1,0 +1,329 @@
+"""The journal: an append-only, timestamped record of every experiment, durable first.
+
+Tables:
+    experiments  one row per experiment: its design and current state (a projection)
+    events       append-only: every step, measurement, decision and error
+    faults       write-ahead revert records: written *before* a fault touches anything
+    holds        one active experiment per target (primary key = target)
+    control      server-wide switches, such as the kill switch's armed state
+
+SQLite (default, WAL mode) or PostgreSQL by URL. State changes are compare-and-set, so
+two server processes sharing one journal never both move an experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiments (
+    id TEXT PRIMARY KEY, target TEXT NOT NULL, environment TEXT NOT NULL, scenario TEXT NOT NULL,
+    state TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+    design TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq {autoinc}, experiment_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
+    kind TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_experiment ON events (experiment_id, seq);
+CREATE TABLE IF NOT EXISTS faults (
+    id TEXT PRIMARY KEY, experiment_id TEXT NOT NULL, position INTEGER NOT NULL, record TEXT NOT NULL,
+    status TEXT NOT NULL, deadline DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS faults_by_status ON faults (status);
+CREATE TABLE IF NOT EXISTS holds (
+    target TEXT PRIMARY KEY, experiment_id TEXT NOT NULL, acquired_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS control (
+    key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL);
+"""
+
+ACTIVE_FAULT_STATUSES = ("pending", "injected")
+
+
+class JournalError(Exception):
+    """The journal cannot be opened or written; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ExperimentRow:
+    id: str
+    target: str
+    environment: str
+    scenario: str
+    state: str
+    created_at: float
+    updated_at: float
+    design: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    experiment_id: str
+    ts: float
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FaultRow:
+    id: str
+    experiment_id: str
+    position: int
+    record: dict[str, Any]
+    status: str
+    deadline: float
+
+
+class _Backend(ABC):
+    placeholder = "?"
+    autoinc = "INTEGER PRIMARY KEY AUTOINCREMENT"
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def transaction(self) -> Any: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class _SQLite(_Backend):
+    def __init__(self, path: str) -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        if path != ":memory:":
+            Path(path).chmod(0o600)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).rowcount
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(row) for row in self._conn.execute(sql, tuple(params)).fetchall()]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class _Postgres(_Backend):
+    placeholder = "%s"
+    autoinc = "BIGSERIAL PRIMARY KEY"
+
+    def __init__(self, url: str) -> None:
+        self._lock = threading.RLock()
+        self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=5)
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+            return cur.rowcount
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
+            return list(cur.fetchall())
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock, self._conn.transaction():
+            yield
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _open_backend(url: str) -> _Backend:
+    if url.startswith("sqlite:///"):
+        return _SQLite(url.removeprefix("sqlite:///") or ":memory:")
+    if url == "sqlite://" or url == "sqlite:///:memory:":
+        return _SQLite(":memory:")
+    if url.startswith(("postgresql://", "postgres://")):
+        return _Postgres(url)
+    raise JournalError(f"journal.url must start with sqlite:/// or postgresql://, got {url.split(':', 1)[0]}:…")
+
+
+class Journal:
+    def __init__(self, url: str) -> None:
+        try:
+            self._db = _open_backend(url)
+            for statement in _SCHEMA.format(autoinc=self._db.autoinc).split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+        except (sqlite3.Error, psycopg.Error, OSError) as exc:
+            raise JournalError(f"cannot open the journal: {type(exc).__name__}: {exc}") from None
+        self.url = url
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- experiments
+    def create_experiment(self, row: ExperimentRow) -> None:
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT INTO experiments (id, target, environment, scenario, state, created_at, updated_at, design)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.id, row.target, row.environment, row.scenario, row.state, row.created_at, row.updated_at,
+                 json.dumps(row.design)),
+            )
+            self._append(row.id, "designed", {"state": row.state})
+
+    def get_experiment(self, experiment_id: str) -> ExperimentRow | None:
+        rows = self._db.query("SELECT * FROM experiments WHERE id = ?", (experiment_id,))
+        return _experiment(rows[0]) if rows else None
+
+    def list_experiments(
+        self, state: str | None = None, limit: int = 50, since: float | None = None, until: float | None = None
+    ) -> list[ExperimentRow]:
+        clauses, params = [], []
+        if state:
+            clauses.append("state = ?")
+            params.append(state)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("created_at <= ?")
+            params.append(until)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.query(
+            f"SELECT * FROM experiments {where} ORDER BY created_at DESC LIMIT ?", (*params, limit)
+        )
+        return [_experiment(r) for r in rows]
+
+    def transition(self, experiment_id: str, expected: Sequence[str], new_state: str, data: dict[str, Any]) -> bool:
+        """Move to `new_state` only if the current state is one of `expected`; log the event."""
+        marks = ", ".join("?" for _ in expected)
+        with self._db.transaction():
+            changed = self._db.execute(
+                f"UPDATE experiments SET state = ?, updated_at = ? WHERE id = ? AND state IN ({marks})",
+                (new_state, time.time(), experiment_id, *expected),
+            )
+            if changed:
+                self._append(experiment_id, new_state, data)
+        return bool(changed)
+
+    # ---- events
+    def append(self, experiment_id: str, kind: str, data: dict[str, Any]) -> None:
+        self._append(experiment_id, kind, data)
+
+    def _append(self, experiment_id: str, kind: str, data: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO events (experiment_id, ts, kind, data) VALUES (?, ?, ?, ?)",
+            (experiment_id, time.time(), kind, json.dumps(data, default=str)),
+        )
+
+    def events(self, experiment_id: str, kinds: Sequence[str] = ()) -> list[Event]:
+        sql, params = "SELECT * FROM events WHERE experiment_id = ?", [experiment_id]
+        if kinds:
+            sql += f" AND kind IN ({', '.join('?' for _ in kinds)})"
+            params += list(kinds)
+        rows = self._db.query(sql + " ORDER BY seq", params)
+        return [Event(r["seq"], r["experiment_id"], r["ts"], r["kind"], json.loads(r["data"])) for r in rows]
+
+    # ---- write-ahead fault records
+    def write_ahead(self, fault_id: str, experiment_id: str, position: int, record: dict[str, Any],
+                    deadline: float) -> None:
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT INTO faults (id, experiment_id, position, record, status, deadline, updated_at)"
+                " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                (fault_id, experiment_id, position, json.dumps(record), deadline, time.time()),
+            )
+            self._append(experiment_id, "fault_written_ahead", {"fault_id": fault_id, "kind": record.get("kind")})
+
+    def set_fault_status(self, fault_id: str, status: str) -> None:
+        self._db.execute("UPDATE faults SET status = ?, updated_at = ? WHERE id = ?", (status, time.time(), fault_id))
+
+    def faults(self, experiment_id: str) -> list[FaultRow]:
+        rows = self._db.query("SELECT * FROM faults WHERE experiment_id = ? ORDER BY position", (experiment_id,))
+        return [_fault(r) for r in rows]
+
+    def active_faults(self) -> list[FaultRow]:
+        rows = self._db.query(
+            "SELECT * FROM faults WHERE status IN ('pending', 'injected') ORDER BY updated_at", ()
+        )
+        return [_fault(r) for r in rows]
+
+    # ---- one active experiment per target
+    def acquire_hold(self, target: str, experiment_id: str) -> str | None:
+        """Take the target for this experiment; return the holder's id if someone else has it."""
+        try:
+            with self._db.transaction():
+                rows = self._db.query("SELECT experiment_id FROM holds WHERE target = ?", (target,))
+                if rows and rows[0]["experiment_id"] != experiment_id:
+                    return str(rows[0]["experiment_id"])
+                if not rows:
+                    self._db.execute(
+                        "INSERT INTO holds (target, experiment_id, acquired_at) VALUES (?, ?, ?)",
+                        (target, experiment_id, time.time()),
+                    )
+        except (sqlite3.IntegrityError, psycopg.errors.UniqueViolation):
+            rows = self._db.query("SELECT experiment_id FROM holds WHERE target = ?", (target,))
+            return str(rows[0]["experiment_id"]) if rows else "another experiment"
+        return None
+
+    def release_hold(self, target: str, experiment_id: str) -> None:
+        self._db.execute("DELETE FROM holds WHERE target = ? AND experiment_id = ?", (target, experiment_id))
+
+    def holds(self) -> dict[str, str]:
+        return {r["target"]: r["experiment_id"] for r in self._db.query("SELECT * FROM holds", ())}
+
+    # ---- control switches
+    def get_control(self, key: str) -> str | None:
+        rows = self._db.query("SELECT value FROM control WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_control(self, key: str, value: str) -> None:
+        with self._db.transaction():
+            self._db.execute("DELETE FROM control WHERE key = ?", (key,))
+            self._db.execute("INSERT INTO control (key, value, updated_at) VALUES (?, ?, ?)",
+                             (key, value, time.time()))
+
+
+def _experiment(row: dict[str, Any]) -> ExperimentRow:
+    return ExperimentRow(
+        id=row["id"], target=row["target"], environment=row["environment"], scenario=row["scenario"],
+        state=row["state"], created_at=row["created_at"], updated_at=row["updated_at"],
+        design=json.loads(row["design"]),
+    )
+
+
+def _fault(row: dict[str, Any]) -> FaultRow:
+    return FaultRow(
+        id=row["id"], experiment_id=row["experiment_id"], position=row["position"],
+        record=json.loads(row["record"]), status=row["status"], deadline=row["deadline"],
+    )

@@ -1,0 +1,72 @@
+"""Steady-state measurement: run the probes of every configured target, judge the criteria."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+
+from chaos_mcp.config import Settings
+from chaos_mcp.contract import ExperimentDesign
+from chaos_mcp.criteria import Criterion, parse_criterion
+from chaos_mcp.engine.verdicts import evaluate_all
+from chaos_mcp.probes.base import Measurement, Probe
+from chaos_mcp.probes.registry import DEFAULT_STEADY_STATE, probes_for_target
+
+PROBE_GRACE = 1.0
+
+
+class Measurer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._probes: dict[str, list[Probe]] = {}
+
+    def probes(self, target_name: str, options: dict[str, Any] | None = None) -> list[Probe]:
+        key = f"{target_name}:{sorted((options or {}).items())}"
+        if key not in self._probes:
+            self._probes[key] = probes_for_target(target_name, self.settings.targets[target_name], options)
+        return self._probes[key]
+
+    def steady_state_criteria(self, design: ExperimentDesign) -> list[Criterion]:
+        if design.steady_state:
+            return design.steady_state
+        defaults = DEFAULT_STEADY_STATE.get(design.target_kind, [])
+        return [_qualified(parse_criterion(text), design.target_component) for text in defaults]
+
+    async def sample(self, design: ExperimentDesign) -> list[Measurement]:
+        """One round of every target's probes, concurrently, each bounded by its timeout."""
+        options = {"routes": design.blast_radius.routes} if design.blast_radius.routes else None
+        results: list[Measurement] = []
+
+        async def run(target_name: str, probe: Probe) -> None:
+            started = time.time()
+            with anyio.move_on_after(probe.timeout + PROBE_GRACE) as scope:
+                results.extend(await probe.sample())
+            if scope.cancelled_caught:
+                results.append(Measurement(probe=target_name, metric="probe_timeout", value=1.0, unit="count",
+                                           started_at=started, note=f"probe {probe.name} did not answer in "
+                                           f"{probe.timeout + PROBE_GRACE:g}s"))
+
+        async with anyio.create_task_group() as tg:
+            for name in self.settings.targets:
+                target_options = options if name == design.target_component else None
+                for probe in self.probes(name, target_options):
+                    tg.start_soon(run, name, probe)
+        return results
+
+    async def measure(self, design: ExperimentDesign) -> dict[str, Any]:
+        measurements = await self.sample(design)
+        verdicts = evaluate_all(self.steady_state_criteria(design), measurements)
+        return {
+            "taken_at": time.time(),
+            "steady": all(v.passed for v in verdicts),
+            "verdicts": [v.as_dict() for v in verdicts],
+            "measurements": [m.as_dict() for m in measurements],
+        }
+
+
+def _qualified(criterion: Criterion, target_name: str) -> Criterion:
+    if "." in criterion.metric:
+        return criterion
+    return criterion.model_copy(update={"metric": f"{target_name}.{criterion.metric}"})

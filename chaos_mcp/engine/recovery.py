@@ -1,0 +1,70 @@
+"""After revert: how long until the steady state holds again, and is the data intact?"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from chaos_mcp.contract import ExperimentDesign
+from chaos_mcp.engine.verdicts import evaluate_all
+
+if TYPE_CHECKING:
+    from chaos_mcp.engine.core import Engine
+
+CONSECUTIVE = 2
+POLL = 0.25
+INTEGRITY_METRICS = ("coverage_pct", "uncovered_slots", "acgme_violations", "assignments", "checksum")
+
+
+def recovery_bound(design: ExperimentDesign) -> float:
+    return max(10.0, min(120.0, 2 * design.duration_s))
+
+
+async def measure_recovery(engine: Engine, design: ExperimentDesign, reverted_at: float) -> dict[str, Any]:
+    """Probe until the steady state holds for CONSECUTIVE samples; recovery_time is to the first."""
+    criteria = engine.measurer.steady_state_criteria(design)
+    bound = recovery_bound(design)
+    streak_start: float | None = None
+    streak = 0
+    samples = 0
+    last: list[dict[str, Any]] = []
+    deadline = time.time() + bound
+    while time.time() < deadline:
+        taken = time.time()
+        measurements = await engine.measurer.sample(design)
+        verdicts = evaluate_all(criteria, measurements)
+        samples += 1
+        last = [v.as_dict() for v in verdicts]
+        if all(v.passed for v in verdicts):
+            streak_start = streak_start if streak else taken
+            streak += 1
+            if streak >= CONSECUTIVE:
+                assert streak_start is not None
+                recovery_time = max(0.0, streak_start - reverted_at)
+                return {"recovered": True, "recovery_time_s": round(recovery_time, 3), "samples": samples,
+                        "criteria": [c.text() for c in criteria]}
+        else:
+            streak = 0
+        await anyio.sleep(POLL)
+    failing = [v["criterion"] for v in last if not v["passed"]]
+    return {"recovered": False, "recovery_time_s": None, "samples": samples, "bound_s": bound,
+            "why": f"steady state not back within {bound:g}s; still failing: {', '.join(failing) or '?'}",
+            "criteria": [c.text() for c in criteria]}
+
+
+async def check_integrity(engine: Engine, experiment_id: str, design: ExperimentDesign) -> dict[str, Any]:
+    """Compare the integrity metrics of the target now with the baseline's."""
+    baseline = [e.data for e in engine.journal.events(experiment_id, ["measurement"])
+                if e.data["phase"] == "baseline"]
+    if not baseline:
+        return {"intact": True, "checked": [], "note": "no baseline to compare with"}
+    now = await engine.measurer.sample(design)
+    before = {(m["probe"], m["metric"]): m["value"] for m in baseline[-1]["measurements"]
+              if m["probe"] == design.target_component and m["metric"] in INTEGRITY_METRICS and not m["labels"]}
+    after = {(m.probe, m.metric): m.value for m in now
+             if m.probe == design.target_component and m.metric in INTEGRITY_METRICS and not m.labels}
+    checked = [{"metric": f"{p}.{metric}", "before": value, "after": after.get((p, metric)),
+                "equal": after.get((p, metric)) == value} for (p, metric), value in sorted(before.items())]
+    return {"intact": all(c["equal"] for c in checked), "checked": checked}

@@ -1,0 +1,163 @@
+"""`chaos-mcp proxy`: the fault-injecting proxy daemon (data path and control API on one event loop).
+
+daemon = ProxyDaemon(port=0)      # in-process, e.g. in tests
+await daemon.start(); daemon.api_url; await daemon.stop()
+
+main(["--port", "8474", "--config", "chaos.toml"])   # from the command line (uvloop)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import resource
+import socket
+import sys
+
+import structlog
+import uvicorn
+
+from chaos_mcp.config import ConfigError, Settings, load_settings
+from chaos_mcp.faults.proxy.api import build_app
+from chaos_mcp.faults.proxy.proxy import ProxyError
+from chaos_mcp.faults.proxy.registry import ProxyRegistry
+
+log = structlog.get_logger("chaos_mcp.proxy")
+WANTED_FILES = 65536
+
+
+def raise_fd_limit(wanted: int = WANTED_FILES) -> int:
+    """Raise the soft RLIMIT_NOFILE towards `wanted` (bounded by the hard limit); the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class ProxyDaemon:
+    def __init__(self, host: str = "127.0.0.1", port: int = 8474) -> None:
+        self.host = host
+        self.port = port
+        self.registry = ProxyRegistry()
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        raise_fd_limit()
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            build_app(self.registry), log_config=None, access_log=False, lifespan="off", log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                await self._task
+                raise RuntimeError("the control API stopped while starting")
+            await asyncio.sleep(0.005)
+        log.info("proxy daemon ready", api=self.api_url)
+
+    async def create_from_settings(self, settings: Settings) -> list[str]:
+        names = []
+        for name, target in settings.targets.items():
+            if target.proxy is not None:
+                body = {"name": name, "listen": target.proxy.listen, "upstream": target.proxy.upstream}
+                await self.registry.create(body)
+                names.append(name)
+        return names
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            await self._task
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+        await self.registry.close()
+
+    async def __aenter__(self) -> ProxyDaemon:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+async def serve(host: str = "127.0.0.1", port: int = 8474, settings: Settings | None = None) -> None:
+    """Run the daemon until it is told to exit (SIGINT/SIGTERM) or cancelled."""
+    daemon = ProxyDaemon(host, port)
+    await daemon.start()
+    try:
+        if settings is not None:
+            await daemon.create_from_settings(settings)
+        await daemon.wait()
+    finally:
+        await daemon.stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chaos-mcp proxy", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1", help="control API address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8474, help="control API port (default 8474)")
+    parser.add_argument("--config", help="chaos.toml: create a proxy for each target with `proxy = {…}`")
+    return parser
+
+
+def _log_to_stderr() -> None:
+    if not structlog.is_configured():
+        structlog.configure(
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso"),
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(),
+            ],
+            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _log_to_stderr()
+    try:
+        settings = load_settings(args.config) if args.config else None
+    except ConfigError as exc:
+        print(f"chaos-mcp proxy: {exc}", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+
+        uvloop.run(serve(args.host, args.port, settings))
+    except OSError as exc:
+        print(
+            f"chaos-mcp proxy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    except ProxyError as exc:
+        print(f"chaos-mcp proxy: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

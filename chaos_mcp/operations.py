@@ -1,0 +1,64 @@
+"""Operator commands from a shell: abort, arm, recover, report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos_mcp.config import Settings
+from chaos_mcp.engine.core import Engine, EngineError
+from chaos_mcp.engine.lifecycle import State
+from chaos_mcp.engine.reverter import revert_faults
+
+
+async def abort(settings: Settings, reason: str, out: Any) -> int:
+    async with Engine.running(settings) as engine:
+        result = await engine.abort_all(reason)
+    print(f"aborted {len(result['aborted'])} experiment(s), reverted {len(result['reverted'])} fault(s) in "
+          f"{result['seconds']}s; injections refused until `chaos-mcp arm`", file=out)
+    return 0 if all(s["status"] == "COMPLETE" for s in result["reverted"]) else 1
+
+
+def arm(settings: Settings, out: Any) -> int:
+    from chaos_mcp.engine.journal import Journal
+
+    journal = Journal(settings.journal.resolved_url())
+    Engine(settings, journal).arm()
+    journal.close()
+    print("armed: injections are allowed again", file=out)
+    return 0
+
+
+async def recover(settings: Settings, out: Any) -> int:
+    """Revert everything the journal shows as injected and not reverted. Idempotent."""
+    async with Engine.running(settings) as engine:
+        rows = engine.journal.active_faults()
+        steps = await revert_faults(engine.journal, rows)
+        for experiment_id in sorted({r.experiment_id for r in rows}):
+            engine.journal.transition(experiment_id, [State.INJECTED], State.ABORTED,
+                                      {"reason": "recovered after a crash", "by": "chaos-mcp recover"})
+            engine.journal.append(experiment_id, "recovered", {"by": "chaos-mcp recover"})
+    failed = [s for s in steps if s["status"] != "COMPLETE"]
+    print(f"recovered {len(steps) - len(failed)} fault(s); {len(failed)} failed", file=out)
+    for step in failed:
+        print(f"  FAILED {step['fault_id']}: {step.get('detail')}", file=out)
+    return 1 if failed else 0
+
+
+async def report(settings: Settings, experiment_id: str | None, since: str | None, until: str | None,
+                 fmt: str, out: Any) -> int:
+    from chaos_mcp.reports.render import generate_report
+
+    async with Engine.running(settings) as engine:
+        try:
+            result = generate_report(engine, experiment_id, since, until, fmt)
+        except EngineError as exc:
+            print(f"chaos-mcp: {exc}", file=out)
+            return 2
+    key = {"markdown": "markdown", "json": "json", "html": "html"}[fmt]
+    value = result[key]
+    if fmt == "json":
+        import json
+
+        value = json.dumps(value, indent=2)
+    print(value, file=out)
+    return 0

@@ -1,0 +1,200 @@
+"""HTTP probe: latency percentiles, error rate, status mix and health of a web service.
+
+One `sample()` sends `requests` GETs (or keeps sending for `window` seconds) spread
+round-robin over `routes`, from `concurrency` workers sharing one keep-alive
+`httpx.AsyncClient`. Figures come overall (no labels) and per route (`{"route": …}`):
+
+    latency_p50 / _p95 / _p99   ms, over every request that got a response or timed out
+                                (a refused connection has no latency and is not timed)
+    requests, errors            count; an error is a status outside 2xx/3xx, a timeout or
+    error_rate                  a transport error (refused, reset); ratio of requests
+    responses                   count per status, labels {"status": "200" | "timeout" | …}
+    healthy                     1/0: the latest answer of the health route was 2xx (and, for
+                                a JSON object with a "status", that status reads as healthy)
+
+The whole sample is bounded by `timeout`: requests still in flight then count as timeouts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import httpx
+
+from chaos_mcp.probes.base import Measurement, Probe, ProbeError
+from chaos_mcp.probes.statistics import Window, error_measurements, latency_measurements
+from chaos_mcp.secrets import redact_text, redact_url, secrets_in_url
+
+HEALTHY_STATUSES = frozenset({"ok", "healthy", "up", "pass", "passing", "green", "ready"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    route: str
+    status: str  # "200", "timeout", "connect_error", "error"
+    latency_ms: float | None
+    healthy: bool
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return not (self.status.isdigit() and 200 <= int(self.status) < 400)
+
+
+@dataclass
+class HttpProbe(Probe):
+    name: str
+    base_url: str
+    routes: Sequence[str] = ()
+    health: str | None = "/health"
+    requests: int = 20
+    window: float | None = None
+    concurrency: int = 4
+    timeout: float = 5.0
+    request_timeout: float | None = None
+    _plan: list[str] = field(init=False, repr=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        try:
+            url = httpx.URL(self.base_url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise ProbeError(
+                f"{self.name}: base_url {redact_url(str(self.base_url))} is not a URL: {exc}"
+            ) from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ProbeError(
+                f"{self.name}: base_url must be http:// or https:// with a host, e.g. http://127.0.0.1:8000; "
+                f"got {redact_url(self.base_url)}"
+            )
+        routes = list(self.routes) or ([self.health] if self.health else [])
+        if self.health and self.health not in routes:
+            routes.append(self.health)
+        bad = [r for r in routes if not isinstance(r, str) or not r.startswith("/")]
+        if not routes or bad:
+            raise ProbeError(
+                f"{self.name}: routes must be paths starting with '/', e.g. /health; got {bad or routes}"
+            )
+        _positive(self.name, requests=self.requests, concurrency=self.concurrency, timeout=self.timeout)
+        if self.request_timeout is not None:
+            _positive(self.name, request_timeout=self.request_timeout)
+        if self.window is not None:
+            _positive(self.name, window=self.window)
+            if self.window >= self.timeout:
+                raise ProbeError(
+                    f"{self.name}: window ({self.window:g}s) must be shorter than timeout ({self.timeout:g}s)"
+                )
+        self._plan = routes
+
+    async def sample(self) -> list[Measurement]:
+        outcomes: list[Outcome] = []
+        started = time.time()
+        plan = self._requests()
+        deadline = math.inf if self.window is None else time.monotonic() + self.window
+        timeout = httpx.Timeout(self.request_timeout or self.timeout)
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        base = self.base_url.rstrip("/")
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+            with anyio.move_on_after(self.timeout):
+                async with anyio.create_task_group() as group:
+                    for _ in range(self.concurrency):
+                        group.start_soon(self._worker, client, base, plan, deadline, outcomes)
+        return self._measurements(outcomes, Window(self.name, started, time.time()))
+
+    def _requests(self) -> Iterator[str]:
+        routes = itertools.cycle(self._plan)
+        return routes if self.window is not None else itertools.islice(routes, self.requests)
+
+    async def _worker(
+        self, client: httpx.AsyncClient, base: str, plan: Iterator[str], deadline: float, out: list[Outcome]
+    ) -> None:
+        for route in plan:
+            if time.monotonic() >= deadline:
+                return
+            out.append(await self._one(client, base, route, out))
+
+    async def _one(self, client: httpx.AsyncClient, base: str, route: str, out: list[Outcome]) -> Outcome:
+        begin = time.perf_counter()
+        try:
+            response = await client.get(base + route)
+        except anyio.get_cancelled_exc_class():
+            # The probe's own timeout ended this request: it counts, as a timeout.
+            out.append(
+                Outcome(route, "timeout", _ms_since(begin), False, f"no answer within {self.timeout:g}s")
+            )
+            raise
+        except httpx.TimeoutException as exc:
+            return Outcome(route, "timeout", _ms_since(begin), False, self._redact(exc))
+        except httpx.ConnectError as exc:
+            return Outcome(route, "connect_error", None, False, self._redact(exc))
+        except httpx.TransportError as exc:
+            return Outcome(route, "error", _ms_since(begin), False, self._redact(exc))
+        healthy = route == self.health and _reads_healthy(response)
+        return Outcome(route, str(response.status_code), _ms_since(begin), healthy)
+
+    def _redact(self, exc: Exception) -> str:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return redact_text(text, secrets_in_url(self.base_url))
+
+    def _measurements(self, outcomes: list[Outcome], window: Window) -> list[Measurement]:
+        found = _figures(window, outcomes)
+        for route in self._plan:
+            found += _figures(window.with_labels(route=route), [o for o in outcomes if o.route == route])
+        if self.health:
+            health = [o for o in outcomes if o.route == self.health]
+            healthy = bool(health) and health[-1].healthy
+            note = "" if healthy else _failure_note(health) or "no answer from the health route"
+            found.append(window.measurement("healthy", 1.0 if healthy else 0.0, "bool", len(health), note))
+        return found
+
+
+def _figures(window: Window, outcomes: list[Outcome]) -> list[Measurement]:
+    latencies = [o.latency_ms for o in outcomes if o.latency_ms is not None]
+    errors = sum(o.failed for o in outcomes)
+    found = latency_measurements(window, "latency", latencies)
+    found += error_measurements(window, errors, len(outcomes), _failure_note(outcomes))
+    mix = Counter(o.status for o in outcomes)
+    found += [
+        window.with_labels(status=status).measurement("responses", float(n), "count", len(outcomes))
+        for status, n in sorted(mix.items())
+    ]
+    return found
+
+
+def _failure_note(outcomes: list[Outcome]) -> str:
+    failed = [o for o in outcomes if o.failed]
+    if not failed:
+        return ""
+    mix = Counter(o.status for o in failed)
+    kinds = ", ".join(f"{status} x{n}" for status, n in mix.most_common())
+    detail = next((o.detail for o in failed if o.detail), "")
+    return f"{len(failed)} of {len(outcomes)} failed ({kinds})" + (f"; first: {detail}" if detail else "")
+
+
+def _reads_healthy(response: httpx.Response) -> bool:
+    if not 200 <= response.status_code < 300:
+        return False
+    if "json" not in response.headers.get("content-type", ""):
+        return True
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return True
+    status = body.get("status") if isinstance(body, dict) else None
+    return not isinstance(status, str) or status.lower() in HEALTHY_STATUSES
+
+
+def _ms_since(begin: float) -> float:
+    return (time.perf_counter() - begin) * 1000.0
+
+
+def _positive(probe: str, **values: float | int) -> None:
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ProbeError(f"{probe}: {key} must be a positive number, got {value!r}")

@@ -1,0 +1,52 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos_mcp.config import Settings, parse_settings
+
+SECRET_PASSWORD = "s3cr3t-Pa55word-xyz"
+
+MULTI_TARGET_TOML = f"""
+[journal]
+url = "sqlite:///:memory:"
+
+[targets.db]
+kind = "postgres"
+environment = "staging"
+dsn = "postgresql://app:{SECRET_PASSWORD}@127.0.0.1:5432/test"
+proxy = {{ listen = "127.0.0.1:15432", upstream = "127.0.0.1:5432" }}
+
+[targets.cache]
+kind = "redis"
+environment = "test"
+url = "redis://:{SECRET_PASSWORD}@127.0.0.1:6379/0"
+
+[targets.api]
+kind = "http"
+environment = "staging"
+base_url = "http://127.0.0.1:8000"
+
+[targets.schedule]
+kind = "schedule"
+environment = "test"
+"""
+
+
+def multi_target_settings() -> Settings:
+    return parse_settings(MULTI_TARGET_TOML, source="test")
+
+
+def valid_design(**overrides: Any) -> dict[str, Any]:
+    design: dict[str, Any] = {
+        "experiment_type": "schedule",
+        "target_component": "schedule",
+        "hypothesis": "When the highest-utilized faculty member is absent, the schedule should keep coverage.",
+        "environment": "test",
+        "blast_radius": {"scope": "synthetic program only", "targets": ["schedule"]},
+        "duration": "30s",
+        "rollback_plan": ["Remove the absence overlay", "Verify coverage equals the baseline"],
+    }
+    design.update(overrides)
+    return {k: v for k, v in design.items() if v is not None}
