@@ -17,7 +17,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chaos-mcp", description="Safe chaos experiments for AI agents (MCP).")
+    parser = argparse.ArgumentParser(
+        prog="chaos-mcp", description="Safe chaos experiments for AI agents (MCP)."
+    )
     parser.add_argument("--version", action="version", version=f"chaos-mcp {__version__}")
     parser.add_argument("--config", help="chaos.toml (default: $CHAOS_MCP_CONFIG, then ./chaos.toml)")
     parser.add_argument("--log-level", default="INFO")
@@ -79,13 +81,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return operations.arm(settings, sys.stdout)
     if args.command == "recover":
         return anyio.run(operations.recover, settings, sys.stdout)
-    return anyio.run(operations.report, settings, args.experiment_id, args.since, args.until, args.format,
-                     sys.stdout)
+    return anyio.run(
+        operations.report, settings, args.experiment_id, args.since, args.until, args.format, sys.stdout
+    )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from chaos_mcp import operations
     from chaos_mcp.server import build_server
 
+    anyio.run(operations.recover_orphans, settings)
+    _abort_on_signals(settings)
     server = build_server(settings)
     if args.transport == "stdio":
         server.run("stdio")
@@ -93,6 +99,28 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from chaos_mcp.http import serve_http
 
     return serve_http(server, settings, args.host, args.port)
+
+
+def _abort_on_signals(settings: Settings) -> None:
+    """SIGTERM/SIGINT to the server work as the kill switch: revert everything, then exit."""
+    import os
+    import signal
+    import threading
+
+    from chaos_mcp import operations
+
+    def handler(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        worker = threading.Thread(
+            target=lambda: anyio.run(operations.abort_if_active, settings, f"{name} to chaos-mcp serve"),
+            daemon=True,
+        )
+        worker.start()
+        worker.join(timeout=10)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 if __name__ == "__main__":

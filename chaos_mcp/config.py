@@ -233,7 +233,9 @@ def _line_of(text: str, loc: list[str]) -> int | None:
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if stripped.startswith("["):
-            in_table = stripped.strip("[]").strip() == header or header.startswith(stripped.strip("[]").strip())
+            in_table = stripped.strip("[]").strip() == header or header.startswith(
+                stripped.strip("[]").strip()
+            )
             if in_table and stripped.strip("[]").strip() == header and len(loc) == 1:
                 return number
             continue

@@ -67,7 +67,10 @@ class BlastRadius(BaseModel):
     rotations: list[str] | None = Field(None, description="schedule services/rotations to affect")
     blocks: list[str] | None = Field(None, description="schedule blocks or dates to affect")
     max_rows: int | None = Field(
-        None, ge=1, le=MAX_ROWS_LIMIT, description=f"data chaos: at most this many rows (1–{MAX_ROWS_LIMIT})"
+        None,
+        ge=1,
+        le=MAX_ROWS_LIMIT,
+        description=f"data chaos: at most this many rows (1 to {MAX_ROWS_LIMIT})",
     )
 
 
@@ -113,11 +116,13 @@ class DesignExperimentInput(BaseModel):
         "kind (postgres→db_connection_loss, redis→redis_timeout, http→api_latency, schedule→n1_removal)",
     )
     parameters: dict[str, Any] | None = Field(
-        None, description="scenario parameters (magnitudes); list_scenarios shows each one's fields and limits"
+        None,
+        description="scenario parameters (magnitudes); list_scenarios shows each one's fields and limits",
     )
     abort_conditions: list[CriterionInput] | None = Field(
-        None, description=f"stop conditions: when one holds during the window, every fault is reverted at once; "
-        f"each {CRITERION_EXAMPLES}"
+        None,
+        description=f"stop conditions: when one holds during the window, every fault is reverted at once; "
+        f"each {CRITERION_EXAMPLES}",
     )
     steady_state: list[CriterionInput] | None = Field(
         None,
@@ -128,8 +133,9 @@ class DesignExperimentInput(BaseModel):
         None, description="context from the delegation: baseline metrics, known issues, recent changes"
     )
     baseline_known_degraded: bool = Field(
-        False, description="true if the system is known not to be steady; injection then proceeds and the "
-        "report says so"
+        False,
+        description="true if the system is known not to be steady; injection then proceeds and the "
+        "report says so",
     )
     dry_run: bool = Field(False, description="validate and return the plan without recording an experiment")
 
@@ -143,9 +149,12 @@ class InjectFailureInput(BaseModel):
     environment: Literal["test", "staging", "production"] = Field(
         description="restated from the design; a mismatch is refused as context drift"
     )
-    target_component: str = Field(description="restated from the design; a mismatch is refused as context drift")
+    target_component: str = Field(
+        description="restated from the design; a mismatch is refused as context drift"
+    )
     wait: bool = Field(
-        False, description="true: stay in the call and supervise the whole window, with progress notifications"
+        False,
+        description="true: stay in the call and supervise the whole window, with progress notifications",
     )
 
 
@@ -241,7 +250,8 @@ def validate_design(raw: dict[str, Any], settings: Settings) -> ExperimentDesign
     duration = _check_duration(raw, settings, check)
     rollback_plan = _check_steps(raw, check)
     criteria = {
-        name: _check_criteria(raw, name, check) for name in ("success_criteria", "abort_conditions", "steady_state")
+        name: _check_criteria(raw, name, check)
+        for name in ("success_criteria", "abort_conditions", "steady_state")
     }
     scenario_name, parameters = _check_scenario(raw, experiment_type, target_name, settings, check)
     for flag in ("dry_run", "baseline_known_degraded"):
@@ -249,7 +259,9 @@ def validate_design(raw: dict[str, Any], settings: Settings) -> ExperimentDesign
             check.add(flag, f"expected true or false, got {raw[flag]!r}")
     system_state = raw.get("system_state")
     if system_state is not None and not isinstance(system_state, dict | str):
-        check.add("system_state", "expected an object (baseline metrics, known issues, recent changes) or text")
+        check.add(
+            "system_state", "expected an object (baseline metrics, known issues, recent changes) or text"
+        )
     if environment == "production" and not settings.policy.allow_production:
         check.add(
             "environment",
@@ -311,8 +323,10 @@ def _check_placeholders(value: Any, check: _Checker, path: str = "") -> None:
 
 
 def _has_problem(check: _Checker, field: str) -> bool:
-    return any(p.field == field or p.field.startswith(f"{field}.") or p.field.startswith(f"{field}[")
-               for p in check.problems)
+    return any(
+        p.field == field or p.field.startswith(f"{field}.") or p.field.startswith(f"{field}[")
+        for p in check.problems
+    )
 
 
 def _check_choice(raw: dict[str, Any], field: str, choices: tuple[str, ...], check: _Checker) -> str | None:
@@ -384,8 +398,10 @@ def _check_blast_radius(
         blast = blast.model_copy(update={"targets": [target_name]})
     unknown = [t for t in blast.targets if t not in settings.targets]
     if unknown:
-        check.add("blast_radius.targets", f"not configured: {', '.join(unknown)}; configured: "
-                  f"{', '.join(settings.targets) or 'none'}")
+        check.add(
+            "blast_radius.targets",
+            f"not configured: {', '.join(unknown)}; configured: {', '.join(settings.targets) or 'none'}",
+        )
         ok = False
     if target_name and target_name not in blast.targets:
         check.add("blast_radius.targets", f"must include target_component {target_name!r}")
@@ -408,8 +424,11 @@ def _check_duration(raw: dict[str, Any], settings: Settings, check: _Checker) ->
         return None
     limit = settings.policy.max_duration
     if seconds > limit:
-        check.add("duration", f"{seconds:g}s is above the limit of {limit:g}s "
-                  f"({'the spec' if limit == 600 else 'policy.max_duration'}); use at most {limit:g}s")
+        check.add(
+            "duration",
+            f"{seconds:g}s is above the limit of {limit:g}s "
+            f"({'the spec' if limit == 600 else 'policy.max_duration'}); use at most {limit:g}s",
+        )
         return None
     if seconds < 1:
         check.add("duration", f"{seconds:g}s is too short to observe anything; use at least 1s")
@@ -445,7 +464,9 @@ def _check_criteria(raw: dict[str, Any], field: str, check: _Checker) -> list[Cr
         except CriterionError as exc:
             check.add(f"{field}[{index}]", str(exc))
         except ValidationError as exc:
-            details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {_pydantic_message(e)}" for e in exc.errors())
+            details = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {_pydantic_message(e)}" for e in exc.errors()
+            )
             check.add(f"{field}[{index}]", f"{details}; accepted: {CRITERION_EXAMPLES}")
     return result
 
@@ -467,19 +488,28 @@ def _check_scenario(
         name = DEFAULT_SCENARIO.get((experiment_type, target.kind))
         if name is None or name not in catalogue:
             fitting = [s.name for s in catalogue.values() if target.kind in s.target_kinds]
-            check.add("scenario", f"no default scenario for {experiment_type} chaos on a {target.kind} target; "
-                      f"name one: {', '.join(fitting) or 'none fits this target'}")
+            check.add(
+                "scenario",
+                f"no default scenario for {experiment_type} chaos on a {target.kind} target; "
+                f"name one: {', '.join(fitting) or 'none fits this target'}",
+            )
             return None, {}
     if name is None:
         return None, {}
     scenario = catalogue[name]
     if experiment_type and scenario.experiment_type != experiment_type:
-        check.add("scenario", f"{name} is {scenario.experiment_type} chaos, not {experiment_type}; "
-                  f"set experiment_type to {scenario.experiment_type!r} or pick another scenario")
+        check.add(
+            "scenario",
+            f"{name} is {scenario.experiment_type} chaos, not {experiment_type}; "
+            f"set experiment_type to {scenario.experiment_type!r} or pick another scenario",
+        )
     if target is not None and target_name is not None:
         if target.kind not in scenario.target_kinds:
-            check.add("scenario", f"{name} runs on {', '.join(sorted(scenario.target_kinds))} targets; "
-                      f"{target_name!r} is a {target.kind} target")
+            check.add(
+                "scenario",
+                f"{name} runs on {', '.join(sorted(scenario.target_kinds))} targets; "
+                f"{target_name!r} is a {target.kind} target",
+            )
         else:
             for problem in scenario.check_target(target_name, target):
                 check.add("target_component", problem)

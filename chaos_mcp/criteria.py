@@ -25,7 +25,10 @@ _TEXT = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][\w.]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
     r"(?P<threshold>-?\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-z%/µ]*)\s*$"
 )
-CRITERION_EXAMPLES = '"recovery_time < 2 min", "error_rate > 50%", or {"metric": "latency_p95", "op": "<", "threshold": 200, "unit": "ms"}'
+CRITERION_EXAMPLES = (
+    '"recovery_time < 2 min", "error_rate > 50%", or '
+    '{"metric": "latency_p95", "op": "<", "threshold": 200, "unit": "ms"}'
+)
 
 
 class CriterionError(ValueError):
@@ -37,7 +40,8 @@ class Criterion(BaseModel):
 
     metric: str = Field(
         min_length=1,
-        description="metric name, optionally qualified by probe: latency_p95, error_rate, coverage_pct, recovery_time",
+        description="metric name, optionally qualified by probe: latency_p95, error_rate, coverage_pct, "
+        "recovery_time",
     )
     op: Op = Field(description="comparison: <, <=, >, >=, ==, !=")
     threshold: float = Field(description="the number the metric is compared with, in `unit`")

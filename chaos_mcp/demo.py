@@ -16,8 +16,10 @@ DEMO_DESIGN: dict[str, Any] = {
     "environment": "test",
     "blast_radius": {"scope": "synthetic residency program only (working copy)", "targets": ["schedule"]},
     "duration": "10s",
-    "rollback_plan": ["Remove the absence overlay for the removed faculty member",
-                      "Verify coverage and utilization equal the baseline"],
+    "rollback_plan": [
+        "Remove the absence overlay for the removed faculty member",
+        "Verify coverage and utilization equal the baseline",
+    ],
     "success_criteria": ["coverage_pct >= 100%", "max_utilization < 0.8", "recovery_time < 2 min"],
     "abort_conditions": ["acgme_violations > 1000"],
 }
@@ -36,7 +38,9 @@ async def run_demo(settings: Settings, out: Any) -> int:
         injected = await engine.inject(experiment_id, "test", "schedule")
         print(f"injected until {injected['deadline']}", file=out)
         during = await engine.measure(experiment_id)
-        print("during: " + ", ".join(f"{v['criterion']} → {v['actual']}" for v in during["verdicts"]), file=out)
+        print(
+            "during: " + ", ".join(f"{v['criterion']} → {v['actual']}" for v in during["verdicts"]), file=out
+        )
         rollback = await engine.rollback(experiment_id)
         print(f"rollback: {rollback['status']}", file=out)
         from chaos_mcp.reports.render import generate_report

@@ -28,11 +28,22 @@ class BearerToken:
         if scope["type"] == "http":
             given = dict(scope.get("headers", [])).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"www-authenticate", b'Bearer realm="chaos-mcp"')]})
-                await send({"type": "http.response.body",
-                            "body": b'{"error": "missing or wrong bearer token (Authorization: Bearer ...)"}'})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="chaos-mcp"'),
+                        ],
+                    }
+                )
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b'{"error": "missing or wrong bearer token (Authorization: Bearer ...)"}',
+                    }
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -44,8 +55,9 @@ def security(host: str, port: int) -> TransportSecuritySettings:
     extra = [h.strip() for h in os.environ.get("CHAOS_MCP_ALLOWED_HOSTS", "").split(",") if h.strip()]
     hosts += extra
     origins = [f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
-                                     allowed_origins=origins)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
 
 
 def build_http_app(server: MCPServer[Any], host: str, port: int) -> ASGIApp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -14,14 +15,16 @@ from chaos_mcp.secrets import redact_text
 def _redactor(secrets: set[str]) -> structlog.types.Processor:
     frozen = frozenset(secrets)
 
-    def redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
         return {k: redact_text(v, frozen) if isinstance(v, str) else v for k, v in event.items()}
 
     return redact
 
 
 def configure_logging(level: str = "INFO", secrets: set[str] | None = None) -> None:
-    logging.basicConfig(stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO), format="%(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO), format="%(message)s"
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

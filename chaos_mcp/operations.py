@@ -13,9 +13,19 @@ from chaos_mcp.engine.reverter import revert_faults
 async def abort(settings: Settings, reason: str, out: Any) -> int:
     async with Engine.running(settings) as engine:
         result = await engine.abort_all(reason)
-    print(f"aborted {len(result['aborted'])} experiment(s), reverted {len(result['reverted'])} fault(s) in "
-          f"{result['seconds']}s; injections refused until `chaos-mcp arm`", file=out)
+    print(
+        f"aborted {len(result['aborted'])} experiment(s), reverted {len(result['reverted'])} fault(s) in "
+        f"{result['seconds']}s; injections refused until `chaos-mcp arm`",
+        file=out,
+    )
     return 0 if all(s["status"] == "COMPLETE" for s in result["reverted"]) else 1
+
+
+async def abort_if_active(settings: Settings, reason: str) -> None:
+    """A signal to the server: the kill switch if anything is injected, a quiet exit otherwise."""
+    async with Engine.running(settings) as engine:
+        if engine.journal.active_faults():
+            await engine.abort_all(reason)
 
 
 def arm(settings: Settings, out: Any) -> int:
@@ -34,8 +44,12 @@ async def recover(settings: Settings, out: Any) -> int:
         rows = engine.journal.active_faults()
         steps = await revert_faults(engine.journal, rows)
         for experiment_id in sorted({r.experiment_id for r in rows}):
-            engine.journal.transition(experiment_id, [State.INJECTED], State.ABORTED,
-                                      {"reason": "recovered after a crash", "by": "chaos-mcp recover"})
+            engine.journal.transition(
+                experiment_id,
+                [State.INJECTED],
+                State.ABORTED,
+                {"reason": "recovered after a crash", "by": "chaos-mcp recover"},
+            )
             engine.journal.append(experiment_id, "recovered", {"by": "chaos-mcp recover"})
     failed = [s for s in steps if s["status"] != "COMPLETE"]
     print(f"recovered {len(steps) - len(failed)} fault(s); {len(failed)} failed", file=out)
@@ -44,8 +58,9 @@ async def recover(settings: Settings, out: Any) -> int:
     return 1 if failed else 0
 
 
-async def report(settings: Settings, experiment_id: str | None, since: str | None, until: str | None,
-                 fmt: str, out: Any) -> int:
+async def report(
+    settings: Settings, experiment_id: str | None, since: str | None, until: str | None, fmt: str, out: Any
+) -> int:
     from chaos_mcp.reports.render import generate_report
 
     async with Engine.running(settings) as engine:
@@ -62,3 +77,42 @@ async def report(settings: Settings, experiment_id: str | None, since: str | Non
         value = json.dumps(value, indent=2)
     print(value, file=out)
     return 0
+
+
+def is_orphaned(engine: Engine, experiment_id: str, deadline: float) -> bool:
+    """True when no live server owns this experiment: its deadline passed, or its owner process is gone."""
+    import os
+    import socket
+    import time
+
+    if time.time() >= deadline:
+        return True
+    injected = [e.data for e in engine.journal.events(experiment_id, ["faults_injected"])]
+    owner = injected[-1].get("owner") if injected else None
+    if not owner or owner.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+async def recover_orphans(settings: Settings) -> int:
+    """What `serve` runs at start: revert faults that no live server owns (past deadline or owner dead)."""
+    async with Engine.running(settings) as engine:
+        rows = [r for r in engine.journal.active_faults() if is_orphaned(engine, r.experiment_id, r.deadline)]
+        if not rows:
+            return 0
+        await revert_faults(engine.journal, rows)
+        for experiment_id in sorted({r.experiment_id for r in rows}):
+            engine.journal.transition(
+                experiment_id,
+                [State.INJECTED],
+                State.ABORTED,
+                {"reason": "recovered at server start", "by": "chaos-mcp serve"},
+            )
+            engine.journal.append(experiment_id, "recovered", {"by": "chaos-mcp serve"})
+        return len(rows)

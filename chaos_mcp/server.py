@@ -9,12 +9,13 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from mcp.server.elicitation import AcceptedElicitation
+from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,8 +35,7 @@ from chaos_mcp.contract import (
 )
 from chaos_mcp.engine import catalog
 from chaos_mcp.engine.core import Engine, EngineError
-from chaos_mcp.engine.lifecycle import OutOfOrder
-from chaos_mcp.engine.policy import Approval
+from chaos_mcp.engine.policy import Approval, Approver
 from chaos_mcp.secrets import redact_text
 
 log = structlog.get_logger("chaos_mcp.server")
@@ -70,7 +70,7 @@ class _Holder:
         return self.engine
 
 
-Handler = Callable[[Engine, BaseModel, Context], Awaitable[Any]]
+Handler = Callable[[Engine, Any, Context, dict[str, Any]], Awaitable[Any]]
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -107,149 +107,264 @@ def _validate(tool: str, model: type[BaseModel], raw: dict[str, Any]) -> BaseMod
         raise ValidationProblems(tool, problems) from None
 
 
-def _tool(holder: _Holder, name: str, model: type[BaseModel], handler: Handler, description: str,
-          annotations: ToolAnnotations, schema_model: type[BaseModel] | None = None) -> Tool:
+def _tool(
+    holder: _Holder,
+    name: str,
+    model: type[BaseModel],
+    handler: Handler,
+    description: str,
+    annotations: ToolAnnotations,
+    resolved: dict[str, Any] | None = None,
+) -> Tool:
+    """A tool whose arguments are validated here (every problem at once), not by the SDK.
+
+    `resolved` adds parameters filled by the SDK's resolvers (e.g. elicitation); they reach the
+    handler in its `resolved` mapping and are not part of the input schema.
+    """
+    resolved = resolved or {}
+
     async def fn(ctx: Context, **raw: Any) -> dict[str, Any]:
+        extras = {key: raw.pop(key) for key in list(raw) if key in resolved}
         try:
             engine = holder.get()
             given = {k: v for k, v in raw.items() if v is not None}
             arguments = given if model is DesignExperimentInput else _validate(name, model, given)
-            result = await handler(engine, arguments, ctx)  # type: ignore[arg-type]
-        except (ValidationProblems, EngineError, OutOfOrder) as exc:
+            result = await handler(engine, arguments, ctx, extras)
+        except (ValidationProblems, EngineError) as exc:
             raise ToolError(redact_text(str(exc), holder.settings.secrets())) from None
         except ToolError:
             raise
         except Exception as exc:
             log.error("tool_crashed", tool=name, error=type(exc).__name__)
-            raise ToolError(f"{name} failed unexpectedly ({type(exc).__name__}); nothing more was changed. "
-                            "get_experiment shows the journal; chaos-mcp recover reverts anything left "
-                            "active.") from None
-        return {"result": result} if isinstance(result, list) else dict(result)
+            raise ToolError(
+                f"{name} failed unexpectedly ({type(exc).__name__}); nothing more was changed. "
+                "get_experiment shows the journal; chaos-mcp recover reverts anything left active."
+            ) from None
+        return dict(result)
 
     fields = list(model.model_fields)
+    keyword = inspect.Parameter.KEYWORD_ONLY
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)]
-    params += [inspect.Parameter(f, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any) for f in fields]
+    params += [inspect.Parameter(f, keyword, default=None, annotation=Any) for f in fields]
+    params += [inspect.Parameter(k, keyword, annotation=a) for k, a in resolved.items()]
     fn.__signature__ = inspect.Signature(params, return_annotation=dict[str, Any])  # type: ignore[attr-defined]
-    fn.__annotations__ = {"ctx": Context, **dict.fromkeys(fields, Any), "return": dict[str, Any]}
+    fn.__annotations__ = {"ctx": Context, **dict.fromkeys(fields, Any), **resolved, "return": dict[str, Any]}
     tool = Tool.from_function(fn, name=name, description=description, annotations=annotations)
-    tool.parameters = _schema(schema_model or model)
+    tool.parameters = _schema(model)
     return tool
 
 
 # ---------------------------------------------------------------- handlers
 
+NOT_NEEDED, CANNOT_ASK = "not_needed", "cannot_ask"
 
-async def _design(engine: Engine, raw: Any, ctx: Context) -> Any:
+
+def _approval_resolver(holder: _Holder) -> Callable[..., Awaitable[Any]]:
+    """Ask a person (elicitation) only when the policy needs it and the client can ask one."""
+
+    async def approval(experiment_id: Any, ctx: Context) -> Elicit[ApprovalForm] | str:
+        try:
+            question = holder.get().approval_question(str(experiment_id))
+        except Exception:
+            return NOT_NEEDED  # inject_failure itself reports what is wrong with the request
+        if question is None:
+            return NOT_NEEDED
+        capabilities = ctx.client_capabilities
+        if capabilities is None or capabilities.elicitation is None:
+            return CANNOT_ASK
+        return Elicit(question, ApprovalForm)
+
+    return approval
+
+
+def _approver(outcome: Any) -> Approver:
+    async def approver(question: str) -> Approval:
+        if not isinstance(outcome, AcceptedElicitation):
+            return Approval.DECLINED
+        if isinstance(outcome.data, ApprovalForm):
+            return Approval.APPROVED if outcome.data.approve else Approval.DECLINED
+        return Approval.UNAVAILABLE
+
+    return approver
+
+
+async def _design(engine: Engine, raw: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     return engine.design(raw)
 
 
-async def _measure(engine: Engine, args: Any, ctx: Context) -> Any:
+async def _measure(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     return await engine.measure(args.experiment_id)
 
 
-async def _inject(engine: Engine, args: Any, ctx: Context) -> Any:
-    async def approver(question: str) -> Approval:
-        caps = ctx.client_capabilities
-        if caps is None or caps.elicitation is None:
-            return Approval.UNAVAILABLE
-        answer = await ctx.elicit(question, ApprovalForm)
-        if isinstance(answer, AcceptedElicitation) and answer.data.approve:
-            return Approval.APPROVED
-        return Approval.DECLINED
-
+async def _inject(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     async def progress(done: float, total: float, message: str) -> None:
         await ctx.report_progress(done, total, message)
 
-    return await engine.inject(args.experiment_id, args.environment, args.target_component,
-                               approver=approver, wait=args.wait, progress=progress)
+    return await engine.inject(
+        args.experiment_id,
+        args.environment,
+        args.target_component,
+        approver=_approver(resolved.get("approval")),
+        wait=args.wait,
+        progress=progress,
+    )
 
 
-async def _rollback(engine: Engine, args: Any, ctx: Context) -> Any:
+async def _rollback(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     return await engine.rollback(args.experiment_id)
 
 
-async def _report(engine: Engine, args: Any, ctx: Context) -> Any:
+async def _report(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     from chaos_mcp.reports.render import generate_report
 
     return generate_report(engine, args.experiment_id, args.since, args.until, args.format)
 
 
-async def _abort(engine: Engine, args: Any, ctx: Context) -> Any:
+async def _abort(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     return await engine.abort_all(args.reason)
 
 
-async def _targets(engine: Engine, args: Any, ctx: Context) -> Any:
+async def _targets(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     return {"targets": catalog.targets(engine.settings, engine.journal.holds())}
 
 
-async def _scenarios(engine: Engine, args: Any, ctx: Context) -> Any:
+async def _scenarios(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     return {"scenarios": catalog.scenario_list()}
 
 
-async def _get(engine: Engine, args: Any, ctx: Context) -> Any:
+async def _get(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     return engine.get(args.experiment_id)
 
 
-async def _list(engine: Engine, args: Any, ctx: Context) -> Any:
+async def _list(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     return {"experiments": engine.list(args.state, args.limit)}
 
 
-async def _contingency(engine: Engine, args: Any, ctx: Context) -> Any:
+async def _contingency(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     return await catalog.contingency(engine.settings, args.target_component, args.depth)
 
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
-                            open_world_hint=False)
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
 
 
 def build_server(settings: Settings) -> MCPServer[Any]:
     holder = _Holder(settings)
-    writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
-                             open_world_hint=False)
+    writes = ToolAnnotations(
+        read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False
+    )
     tools = [
-        _tool(holder, "design_experiment", DesignExperimentInput, _design,
-              "Validate a chaos experiment's full delegation context at once and record its plan. Returns "
-              "experiment_id, the resolved scenario, the faults it will inject and their automatic revert. "
-              "Every problem is listed field by field. Next: measure_steady_state.", writes),
-        _tool(holder, "measure_steady_state", ExperimentRef, _measure,
-              "Run the experiment's probes and judge the steady-state criteria. The phase follows the "
-              "lifecycle: baseline (before injection; required), during (while injected), recovery (after).",
-              ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
-                              open_world_hint=True)),
-        _tool(holder, "inject_failure", InjectFailureInput, _inject,
-              "Inject the designed failure into the real target after checking policy, approvals and the "
-              "baseline. Restate environment and target_component exactly. Every fault ends by its deadline "
-              "on its own. Returns the deadline and what was injected.",
-              ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
-                              open_world_hint=True)),
-        _tool(holder, "rollback", ExperimentRef, _rollback,
-              "Revert every fault of the experiment and verify each, measure recovery time and check data "
-              "integrity. Idempotent: safe to call again. Returns COMPLETE/PARTIAL/FAILED per step.",
-              ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-                              open_world_hint=True)),
-        _tool(holder, "generate_report", GenerateReportInput, _report,
-              "The spec's Chaos Experiment Report for one experiment (or the period Chaos Engineering Report "
-              "with since/until), as Markdown, JSON or HTML.",
-              ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-                              open_world_hint=False)),
-        _tool(holder, "abort_all", AbortAllInput, _abort,
-              "Kill switch: revert every active fault everywhere the journal knows of, mark the experiments "
-              "aborted, and refuse new injections until the operator re-arms (chaos-mcp arm).",
-              ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
-                              open_world_hint=True)),
-        _tool(holder, "list_targets", _Empty, _targets,
-              "The targets the operator configured: name, kind, environment, proxy, and which are busy.",
-              READ_ONLY),
-        _tool(holder, "list_scenarios", _Empty, _scenarios,
-              "The scenario catalogue: each scenario's type, target kinds, purpose, parameters with their "
-              "defaults and limits, and its automatic revert.", READ_ONLY),
-        _tool(holder, "get_experiment", ExperimentRef, _get,
-              "One experiment from the journal: design, state, faults and recent events.", READ_ONLY),
-        _tool(holder, "list_experiments", ListExperimentsInput, _list,
-              "Experiments in the journal, newest first.", READ_ONLY),
-        _tool(holder, "analyze_contingency", AnalyzeContingencyInput, _contingency,
-              "Read-only N-1 (depth 1) or N-1 and N-2 (depth 2) contingency analysis of a schedule target.",
-              READ_ONLY),
+        _tool(
+            holder,
+            "design_experiment",
+            DesignExperimentInput,
+            _design,
+            "Validate a chaos experiment's full delegation context at once and record its plan. Returns "
+            "experiment_id, the resolved scenario, the faults it will inject and their automatic revert. "
+            "Every problem is listed field by field. Next: measure_steady_state.",
+            writes,
+        ),
+        _tool(
+            holder,
+            "measure_steady_state",
+            ExperimentRef,
+            _measure,
+            "Run the experiment's probes and judge the steady-state criteria. The phase follows the "
+            "lifecycle: baseline (before injection; required), during (while injected), recovery (after).",
+            ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+            ),
+        ),
+        _tool(
+            holder,
+            "inject_failure",
+            InjectFailureInput,
+            _inject,
+            "Inject the designed failure into the real target after checking policy, approvals and the "
+            "baseline. Restate environment and target_component exactly. Every fault ends by its deadline "
+            "on its own. Returns the deadline and what was injected.",
+            ToolAnnotations(
+                read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
+            ),
+            resolved={
+                "approval": Annotated[ElicitationResult[ApprovalForm], Resolve(_approval_resolver(holder))]
+            },
+        ),
+        _tool(
+            holder,
+            "rollback",
+            ExperimentRef,
+            _rollback,
+            "Revert every fault of the experiment and verify each, measure recovery time and check data "
+            "integrity. Idempotent: safe to call again. Returns COMPLETE/PARTIAL/FAILED per step.",
+            ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+            ),
+        ),
+        _tool(
+            holder,
+            "generate_report",
+            GenerateReportInput,
+            _report,
+            "The spec's Chaos Experiment Report for one experiment (or the period Chaos Engineering Report "
+            "with since/until), as Markdown, JSON or HTML.",
+            ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+            ),
+        ),
+        _tool(
+            holder,
+            "abort_all",
+            AbortAllInput,
+            _abort,
+            "Kill switch: revert every active fault everywhere the journal knows of, mark the experiments "
+            "aborted, and refuse new injections until the operator re-arms (chaos-mcp arm).",
+            ToolAnnotations(
+                read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+            ),
+        ),
+        _tool(
+            holder,
+            "list_targets",
+            _Empty,
+            _targets,
+            "The targets the operator configured: name, kind, environment, proxy, and which are busy.",
+            READ_ONLY,
+        ),
+        _tool(
+            holder,
+            "list_scenarios",
+            _Empty,
+            _scenarios,
+            "The scenario catalogue: each scenario's type, target kinds, purpose, parameters with their "
+            "defaults and limits, and its automatic revert.",
+            READ_ONLY,
+        ),
+        _tool(
+            holder,
+            "get_experiment",
+            ExperimentRef,
+            _get,
+            "One experiment from the journal: design, state, faults and recent events.",
+            READ_ONLY,
+        ),
+        _tool(
+            holder,
+            "list_experiments",
+            ListExperimentsInput,
+            _list,
+            "Experiments in the journal, newest first.",
+            READ_ONLY,
+        ),
+        _tool(
+            holder,
+            "analyze_contingency",
+            AnalyzeContingencyInput,
+            _contingency,
+            "Read-only N-1 (depth 1) or N-1 and N-2 (depth 2) contingency analysis of a schedule target.",
+            READ_ONLY,
+        ),
     ]
 
     @asynccontextmanager

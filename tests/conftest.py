@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from chaos_mcp.logs import configure_logging
+
 pytest_plugins = ["tests.fixtures.services"]
 
 _STATE = tempfile.mkdtemp(prefix="chaos-mcp-test-state-")
 os.environ.setdefault("CHAOS_MCP_STATE_DIR", _STATE)
 os.environ.pop("CHAOS_MCP_CONFIG", None)
+configure_logging("INFO")
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ def valid_design(**overrides: Any) -> dict[str, Any]:
     design: dict[str, Any] = {
         "experiment_type": "schedule",
         "target_component": "schedule",
-        "hypothesis": "When the highest-utilized faculty member is absent, the schedule should keep coverage.",
+        "hypothesis": "When the busiest faculty member is absent, the schedule should keep coverage.",
         "environment": "test",
         "blast_radius": {"scope": "synthetic program only", "targets": ["schedule"]},
         "duration": "30s",

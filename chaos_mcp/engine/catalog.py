@@ -16,8 +16,11 @@ def targets(settings: Settings, holds: dict[str, str]) -> list[dict[str, Any]]:
     result = []
     for name, target in settings.targets.items():
         entry: dict[str, Any] = {
-            "name": name, "kind": target.kind, "environment": target.environment,
-            "description": target.description, "sensitive": target.sensitive,
+            "name": name,
+            "kind": target.kind,
+            "environment": target.environment,
+            "description": target.description,
+            "sensitive": target.sensitive,
             "proxy": target.proxy.model_dump() if target.proxy else None,
             "busy_with": holds.get(name),
             "scenarios": [s.name for s in scenarios().values() if target.kind in s.target_kinds],
@@ -38,9 +41,11 @@ async def contingency(settings: Settings, target_name: str, depth: int) -> dict[
     target = settings.targets.get(target_name)
     if not isinstance(target, ScheduleTarget):
         schedule_targets = [n for n, t in settings.targets.items() if isinstance(t, ScheduleTarget)]
-        raise EngineError(f"analyze_contingency needs a schedule target; {target_name!r} is "
-                          f"{'not configured' if target is None else 'a ' + target.kind + ' target'}. "
-                          f"Schedule targets: {', '.join(schedule_targets) or 'none'}.")
+        raise EngineError(
+            f"analyze_contingency needs a schedule target; {target_name!r} is "
+            f"{'not configured' if target is None else 'a ' + target.kind + ' target'}. "
+            f"Schedule targets: {', '.join(schedule_targets) or 'none'}."
+        )
     from chaos_mcp.schedule.api import analyze_contingency
 
     result: dict[str, Any] = await anyio.to_thread.run_sync(analyze_contingency, target_name, target, depth)

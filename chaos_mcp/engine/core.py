@@ -6,7 +6,9 @@ is the source of truth, so several processes (and `recover` after a crash) agree
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,6 +29,7 @@ from chaos_mcp.engine.measure import Measurer
 from chaos_mcp.engine.policy import Approver, PolicyRefusal, escalations, require_approval
 from chaos_mcp.engine.reverter import revert_faults
 from chaos_mcp.engine.supervisor import Supervisor
+from chaos_mcp.engine.warden import spawn_warden
 from chaos_mcp.faults.base import Fault
 from chaos_mcp.scenarios.base import ScenarioContext, scenarios
 
@@ -51,10 +54,32 @@ class Engine:
         try:
             async with anyio.create_task_group() as tg:
                 engine._task_group = tg
-                yield engine
-                tg.cancel_scope.cancel()
+                try:
+                    yield engine
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        if settings.policy.on_disconnect == "rollback":
+                            await engine.revert_own(
+                                "the MCP client disconnected (policy.on_disconnect = rollback)"
+                            )
+                    tg.cancel_scope.cancel()
         finally:
             journal.close()
+
+    async def revert_own(self, reason: str) -> list[str]:
+        """Revert every experiment this process injected that is still active; mark them aborted."""
+        reverted = []
+        for experiment_id, supervisor in list(self._supervisors.items()):
+            supervisor.stop()
+            active = [f for f in self.journal.faults(experiment_id) if f.status in ("pending", "injected")]
+            if active:
+                steps = await revert_faults(self.journal, active)
+                if self.journal.transition(
+                    experiment_id, [State.INJECTED], State.ABORTED, {"reason": reason, "steps": steps}
+                ):
+                    reverted.append(experiment_id)
+        self._supervisors.clear()
+        return reverted
 
     # ------------------------------------------------------------------ design
     def design(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -67,8 +92,11 @@ class Engine:
             "dry_run": design.dry_run,
             "state": None if design.dry_run else State.DESIGNED.value,
             "scenario": scenario.describe() | {"parameters": design.parameters},
-            "target": {"name": design.target_component, "kind": design.target_kind,
-                       "environment": design.environment},
+            "target": {
+                "name": design.target_component,
+                "kind": design.target_kind,
+                "environment": design.environment,
+            },
             "duration_s": design.duration_s,
             "faults": [f.describe() for f in faults],
             "automatic_revert": scenario.automatic_revert,
@@ -80,19 +108,34 @@ class Engine:
         }
         if not design.dry_run:
             now = time.time()
-            self.journal.create_experiment(ExperimentRow(
-                id=experiment_id, target=design.target_component, environment=design.environment,
-                scenario=design.scenario, state=State.DESIGNED.value, created_at=now, updated_at=now,
-                design=design.model_dump(mode="json"),
-            ))
-            log.info("experiment_designed", experiment_id=experiment_id, scenario=design.scenario,
-                     target=design.target_component)
+            self.journal.create_experiment(
+                ExperimentRow(
+                    id=experiment_id,
+                    target=design.target_component,
+                    environment=design.environment,
+                    scenario=design.scenario,
+                    state=State.DESIGNED.value,
+                    created_at=now,
+                    updated_at=now,
+                    design=design.model_dump(mode="json"),
+                )
+            )
+            log.info(
+                "experiment_designed",
+                experiment_id=experiment_id,
+                scenario=design.scenario,
+                target=design.target_component,
+            )
         return plan
 
     def _escalations(self, design: ExperimentDesign) -> list[Any]:
         try:
-            return escalations(self.settings, design.target_component, design.environment,
-                               scenarios()[design.scenario].mutates_data)
+            return escalations(
+                self.settings,
+                design.target_component,
+                design.environment,
+                scenarios()[design.scenario].mutates_data,
+            )
         except PolicyRefusal:
             return []
 
@@ -116,26 +159,45 @@ class Engine:
         if row is None:
             recent = [r.id for r in self.journal.list_experiments(limit=5)]
             hint = f" Recent experiments: {', '.join(recent)}." if recent else " There are none yet."
-            raise EngineError(f"no experiment {experiment_id!r} in the journal.{hint} "
-                              "Call design_experiment to create one, or list_experiments.")
+            raise EngineError(
+                f"no experiment {experiment_id!r} in the journal.{hint} "
+                "Call design_experiment to create one, or list_experiments."
+            )
         return row, ExperimentDesign.model_validate(row.design)
 
     def get(self, experiment_id: str) -> dict[str, Any]:
         row, design = self.load(experiment_id)
         events = self.journal.events(experiment_id)
         return {
-            "experiment_id": row.id, "state": row.state, "target": row.target, "environment": row.environment,
-            "scenario": row.scenario, "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
+            "experiment_id": row.id,
+            "state": row.state,
+            "target": row.target,
+            "environment": row.environment,
+            "scenario": row.scenario,
+            "created_at": _iso(row.created_at),
+            "updated_at": _iso(row.updated_at),
             "design": design.model_dump(mode="json"),
-            "faults": [{"id": f.id, "kind": f.record.get("kind"), "status": f.status,
-                        "deadline": _iso(f.deadline)} for f in self.journal.faults(experiment_id)],
-            "events": [{"seq": e.seq, "at": _iso(e.ts), "kind": e.kind, "data": e.data} for e in events[-50:]],
+            "faults": [
+                {"id": f.id, "kind": f.record.get("kind"), "status": f.status, "deadline": _iso(f.deadline)}
+                for f in self.journal.faults(experiment_id)
+            ],
+            "events": [
+                {"seq": e.seq, "at": _iso(e.ts), "kind": e.kind, "data": e.data} for e in events[-50:]
+            ],
         }
 
     def list(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        return [{"experiment_id": r.id, "state": r.state, "target": r.target, "scenario": r.scenario,
-                 "environment": r.environment, "created_at": _iso(r.created_at)}
-                for r in self.journal.list_experiments(state=state, limit=limit)]
+        return [
+            {
+                "experiment_id": r.id,
+                "state": r.state,
+                "target": r.target,
+                "scenario": r.scenario,
+                "environment": r.environment,
+                "created_at": _iso(r.created_at),
+            }
+            for r in self.journal.list_experiments(state=state, limit=limit)
+        ]
 
     # ------------------------------------------------------------------ measure
     async def measure(self, experiment_id: str) -> dict[str, Any]:
@@ -143,70 +205,107 @@ class Engine:
         state = State(row.state)
         require("measure_steady_state", experiment_id, state)
         phase = {State.DESIGNED: "baseline", State.BASELINED: "baseline", State.INJECTED: "during"}.get(
-            state, "recovery")
+            state, "recovery"
+        )
         result = await self.measurer.measure(design)
         self.journal.append(experiment_id, "measurement", {"phase": phase, **result})
         if phase == "baseline":
-            self.journal.transition(experiment_id, [State.DESIGNED, State.BASELINED], State.BASELINED,
-                                    {"steady": result["steady"]})
-        next_tool = {"baseline": "inject_failure", "during": "rollback (or measure again)",
-                     "recovery": "generate_report"}[phase]
+            self.journal.transition(
+                experiment_id,
+                [State.DESIGNED, State.BASELINED],
+                State.BASELINED,
+                {"steady": result["steady"]},
+            )
+        next_tool = {
+            "baseline": "inject_failure",
+            "during": "rollback (or measure again)",
+            "recovery": "generate_report",
+        }[phase]
         if phase == "baseline" and not result["steady"] and not design.baseline_known_degraded:
-            next_tool = ("fix the system or re-measure: inject_failure is refused while the baseline is not "
-                         "steady (or design again with baseline_known_degraded=true)")
+            next_tool = (
+                "fix the system or re-measure: inject_failure is refused while the baseline is not "
+                "steady (or design again with baseline_known_degraded=true)"
+            )
         return {"experiment_id": experiment_id, "phase": phase, **result, "next": next_tool}
 
     # ------------------------------------------------------------------ inject
     async def inject(
-        self, experiment_id: str, environment: str, target_component: str,
-        approver: Approver | None = None, wait: bool = False, progress: Progress | None = None,
+        self,
+        experiment_id: str,
+        environment: str,
+        target_component: str,
+        approver: Approver | None = None,
+        wait: bool = False,
+        progress: Progress | None = None,
     ) -> dict[str, Any]:
         row, design = self.load(experiment_id)
-        drift = [f"{name}: design says {want!r}, this call says {got!r}"
-                 for name, want, got in (("environment", design.environment, environment),
-                                         ("target_component", design.target_component, target_component))
-                 if want != got]
+        drift = [
+            f"{name}: design says {want!r}, this call says {got!r}"
+            for name, want, got in (
+                ("environment", design.environment, environment),
+                ("target_component", design.target_component, target_component),
+            )
+            if want != got
+        ]
         if drift:
-            raise EngineError("context drift: inject_failure must restate the design exactly; "
-                              + "; ".join(drift) + ". Nothing was injected.")
+            raise EngineError(
+                "context drift: inject_failure must restate the design exactly; "
+                + "; ".join(drift)
+                + ". Nothing was injected."
+            )
         require("inject_failure", experiment_id, State(row.state))
         if self.journal.get_control(ARMED_KEY) == "false":
-            raise EngineError("the kill switch is engaged: injections are refused until the operator re-arms "
-                              "with `chaos-mcp arm`.")
+            raise EngineError(
+                "the kill switch is engaged: injections are refused until the operator re-arms "
+                "with `chaos-mcp arm`."
+            )
         baseline = self._last_measurement(experiment_id, "baseline")
         if baseline is not None and not baseline["steady"] and not design.baseline_known_degraded:
-            raise EngineError("the baseline is not steady (" + _failed(baseline) + "); inject_failure is "
-                              "refused. Fix the system and call measure_steady_state again, or design the "
-                              "experiment with baseline_known_degraded=true.")
+            raise EngineError(
+                "the baseline is not steady (" + _failed(baseline) + "); inject_failure is "
+                "refused. Fix the system and call measure_steady_state again, or design the "
+                "experiment with baseline_known_degraded=true."
+            )
         scenario = scenarios()[design.scenario]
         try:
-            needed = escalations(self.settings, design.target_component, design.environment,
-                                 scenario.mutates_data)
+            needed = escalations(
+                self.settings, design.target_component, design.environment, scenario.mutates_data
+            )
             approvals = await require_approval(
-                needed, approver, f"{design.scenario} on {design.target_component} ({design.environment}) "
-                f"for {design.duration_s:g}s")
+                needed,
+                approver,
+                f"{design.scenario} on {design.target_component} ({design.environment}) "
+                f"for {design.duration_s:g}s",
+            )
         except PolicyRefusal as exc:
             self.journal.append(experiment_id, "injection_refused", {"reason": str(exc)})
             raise EngineError(str(exc)) from None
         active = [r for r in self.journal.list_experiments(limit=1000) if State(r.state) == State.INJECTED]
         if len(active) >= self.settings.policy.max_concurrent:
-            raise EngineError(f"{len(active)} experiments are already injected (policy.max_concurrent = "
-                              f"{self.settings.policy.max_concurrent}); roll one back first.")
+            raise EngineError(
+                f"{len(active)} experiments are already injected (policy.max_concurrent = "
+                f"{self.settings.policy.max_concurrent}); roll one back first."
+            )
         held: dict[str, str] = {}
         for target in dict.fromkeys([design.target_component, *design.blast_radius.targets]):
             holder = self.journal.acquire_hold(target, experiment_id)
             if holder is not None:
                 for taken in held:
                     self.journal.release_hold(taken, experiment_id)
-                raise EngineError(f"target {target!r} is held by experiment {holder}, which is still active; "
-                                  "roll it back (or abort_all) first. One active experiment per target.")
+                raise EngineError(
+                    f"target {target!r} is held by experiment {holder}, which is still active; "
+                    "roll it back (or abort_all) first. One active experiment per target."
+                )
             held[target] = experiment_id
-        if not self.journal.transition(experiment_id, [State.BASELINED], State.INJECTED,
-                                       {"approvals": approvals}):
+        if not self.journal.transition(
+            experiment_id, [State.BASELINED], State.INJECTED, {"approvals": approvals}
+        ):
             self._release(design, experiment_id)
             current = self.journal.get_experiment(experiment_id)
-            raise EngineError(f"experiment {experiment_id} changed state meanwhile (now "
-                              f"'{current.state if current else '?'}'); call get_experiment.")
+            raise EngineError(
+                f"experiment {experiment_id} changed state meanwhile (now "
+                f"'{current.state if current else '?'}'); call get_experiment."
+            )
         started = time.time()
         deadline = started + design.duration_s
         faults = self._build_faults(experiment_id, design, deadline)
@@ -222,13 +321,24 @@ class Engine:
         except Exception as exc:
             log.warning("injection_failed", experiment_id=experiment_id, error=type(exc).__name__)
             steps = await revert_faults(self.journal, self.journal.faults(experiment_id))
-            self.journal.transition(experiment_id, [State.INJECTED], State.FAILED,
-                                    {"error": _safe(exc, self.settings), "reverted": steps})
+            self.journal.transition(
+                experiment_id,
+                [State.INJECTED],
+                State.FAILED,
+                {"error": _safe(exc, self.settings), "reverted": steps},
+            )
             self._release(design, experiment_id)
-            raise EngineError(f"injection failed and everything injected so far was reverted: "
-                              f"{_safe(exc, self.settings)}. The experiment is now 'failed'; call "
-                              "generate_report for the record.") from None
-        self.journal.append(experiment_id, "faults_injected", {"faults": injected, "deadline": deadline})
+            raise EngineError(
+                f"injection failed and everything injected so far was reverted: "
+                f"{_safe(exc, self.settings)}. The experiment is now 'failed'; call "
+                "generate_report for the record."
+            ) from None
+        warden = spawn_warden(self.journal.url, experiment_id, deadline)
+        self.journal.append(
+            experiment_id,
+            "faults_injected",
+            {"faults": injected, "deadline": deadline, "owner": owner(), "warden_pid": warden},
+        )
         log.info("injected", experiment_id=experiment_id, faults=len(injected), deadline=deadline)
         supervisor = Supervisor(self, experiment_id, design, started, deadline)
         self._supervisors[experiment_id] = supervisor
@@ -239,15 +349,40 @@ class Engine:
             self._task_group.start_soon(supervisor.run, None)
         current = self.journal.get_experiment(experiment_id)
         return {
-            "experiment_id": experiment_id, "state": current.state if current else "injected",
-            "injected": injected, "started_at": _iso(started), "deadline": _iso(deadline),
-            "duration_s": design.duration_s, "approvals": approvals,
+            "experiment_id": experiment_id,
+            "state": current.state if current else "injected",
+            "injected": injected,
+            "started_at": _iso(started),
+            "deadline": _iso(deadline),
+            "duration_s": design.duration_s,
+            "approvals": approvals,
             "automatic_revert": scenario.automatic_revert,
             "next": "measure_steady_state (during the window), then rollback",
         }
 
+    def approval_question(self, experiment_id: str) -> str | None:
+        """The question a person must answer before this injection, or None if none is needed."""
+        row, design = self.load(experiment_id)
+        if State(row.state) != State.BASELINED:
+            return None
+        try:
+            needed = escalations(
+                self.settings, design.target_component, design.environment, scenarios()[design.scenario].mutates_data
+            )
+        except PolicyRefusal:
+            return None
+        if not needed:
+            return None
+        return (
+            f"Approve chaos injection? {design.scenario} on {design.target_component} ({design.environment}) "
+            f"for {design.duration_s:g}s. Hypothesis: {design.hypothesis} "
+            f"Needs approval because: {'; '.join(e.reason for e in needed)}."
+        )
+
     def _last_measurement(self, experiment_id: str, phase: str) -> dict[str, Any] | None:
-        found = [e.data for e in self.journal.events(experiment_id, ["measurement"]) if e.data["phase"] == phase]
+        found = [
+            e.data for e in self.journal.events(experiment_id, ["measurement"]) if e.data["phase"] == phase
+        ]
         return found[-1] if found else None
 
     def _release(self, design: ExperimentDesign, experiment_id: str) -> None:
@@ -259,9 +394,14 @@ class Engine:
         row, design = self.load(experiment_id)
         state = State(row.state)
         if state in (State.DESIGNED, State.BASELINED):
-            return {"experiment_id": experiment_id, "state": state.value, "status": "COMPLETE", "steps": [],
-                    "note": "nothing was injected, so there is nothing to revert",
-                    "next": "inject_failure" if state == State.BASELINED else "measure_steady_state"}
+            return {
+                "experiment_id": experiment_id,
+                "state": state.value,
+                "status": "COMPLETE",
+                "steps": [],
+                "note": "nothing was injected, so there is nothing to revert",
+                "next": "inject_failure" if state == State.BASELINED else "measure_steady_state",
+            }
         require("rollback", experiment_id, state)
         supervisor = self._supervisors.pop(experiment_id, None)
         if supervisor is not None:
@@ -277,15 +417,25 @@ class Engine:
         integrity = await recovery.check_integrity(self, experiment_id, design)
         status = _overall(steps, recovery_result, integrity)
         result = {
-            "experiment_id": experiment_id, "status": status, "steps": steps, "recovery": recovery_result,
-            "integrity": integrity, "reverted_at": _iso(revert_time),
+            "experiment_id": experiment_id,
+            "status": status,
+            "steps": steps,
+            "recovery": recovery_result,
+            "integrity": integrity,
+            "reverted_at": _iso(revert_time),
         }
         self.journal.append(experiment_id, "rollback", result)
-        self.journal.transition(experiment_id, [State.INJECTED, State.ABORTED, State.FAILED], State.ROLLED_BACK
-                                if state != State.FAILED else State.FAILED, {"status": status})
+        self.journal.transition(
+            experiment_id,
+            [State.INJECTED, State.ABORTED, State.FAILED],
+            State.ROLLED_BACK if state != State.FAILED else State.FAILED,
+            {"status": status},
+        )
         self._release(design, experiment_id)
-        return result | {"state": (self.journal.get_experiment(experiment_id) or row).state,
-                         "next": "generate_report"}
+        return result | {
+            "state": (self.journal.get_experiment(experiment_id) or row).state,
+            "next": "generate_report",
+        }
 
     # ------------------------------------------------------------------ kill switch
     async def abort_all(self, reason: str) -> dict[str, Any]:
@@ -296,21 +446,37 @@ class Engine:
         self._supervisors.clear()
         faults = self.journal.active_faults()
         steps = await revert_faults(self.journal, faults)
-        experiments = sorted({f.experiment_id for f in faults} | {
-            r.id for r in self.journal.list_experiments(limit=1000) if State(r.state) == State.INJECTED})
+        experiments = sorted(
+            {f.experiment_id for f in faults}
+            | {r.id for r in self.journal.list_experiments(limit=1000) if State(r.state) == State.INJECTED}
+        )
         for experiment_id in experiments:
-            self.journal.transition(experiment_id, [State.INJECTED], State.ABORTED,
-                                    {"reason": f"abort_all: {reason}", "by": "kill switch"})
+            self.journal.transition(
+                experiment_id,
+                [State.INJECTED],
+                State.ABORTED,
+                {"reason": f"abort_all: {reason}", "by": "kill switch"},
+            )
         elapsed = time.monotonic() - started
         log.warning("abort_all", reason=reason, experiments=len(experiments), seconds=round(elapsed, 3))
-        return {"aborted": experiments, "reverted": steps, "seconds": round(elapsed, 3), "armed": False,
-                "next": "rollback each aborted experiment to measure recovery; re-arm with `chaos-mcp arm`"}
+        return {
+            "aborted": experiments,
+            "reverted": steps,
+            "seconds": round(elapsed, 3),
+            "armed": False,
+            "next": "rollback each aborted experiment to measure recovery; re-arm with `chaos-mcp arm`",
+        }
 
     def arm(self) -> None:
         self.journal.set_control(ARMED_KEY, "true")
 
     def armed(self) -> bool:
         return self.journal.get_control(ARMED_KEY) != "false"
+
+
+def owner() -> dict[str, Any]:
+    """Who injected: enough for a later `serve` to tell a live server's faults from a dead one's."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def _new_id() -> str:
@@ -322,7 +488,11 @@ def _iso(ts: float) -> str:
 
 
 def _failed(measurement: dict[str, Any]) -> str:
-    bad = [v["criterion"] + f" (actual {v['actual']})" for v in measurement.get("verdicts", []) if not v["passed"]]
+    bad = [
+        v["criterion"] + f" (actual {v['actual']})"
+        for v in measurement.get("verdicts", [])
+        if not v["passed"]
+    ]
     return "; ".join(bad) or "see the measurement"
 
 
@@ -338,8 +508,9 @@ def _revert_time(journal: Journal, experiment_id: str, fallback: float) -> float
     return min(times) if times else fallback
 
 
-def _overall(steps: list[dict[str, Any]], recovery_result: dict[str, Any],
-             integrity: dict[str, Any] | None = None) -> str:
+def _overall(
+    steps: list[dict[str, Any]], recovery_result: dict[str, Any], integrity: dict[str, Any] | None = None
+) -> str:
     if any(s["status"] == "FAILED" for s in steps):
         return "FAILED"
     if not recovery_result.get("recovered", True) or (integrity and not integrity.get("intact", True)):

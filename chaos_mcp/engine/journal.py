@@ -22,10 +22,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg.rows import dict_row
+from chaos_mcp.secrets import redact_text, secrets_in_url
+
+if TYPE_CHECKING:
+    import psycopg
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -100,6 +103,9 @@ class _Backend(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def lock_schema(self) -> None:  # noqa: B027 - SQLite's BEGIN IMMEDIATE already serialises
+        """Serialise schema creation between processes (inside a transaction)."""
+
 
 class _SQLite(_Backend):
     def __init__(self, path: str) -> None:
@@ -143,8 +149,13 @@ class _Postgres(_Backend):
     autoinc = "BIGSERIAL PRIMARY KEY"
 
     def __init__(self, url: str) -> None:
+        import psycopg
+        from psycopg.rows import dict_row
+
         self._lock = threading.RLock()
-        self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=5)
+        self._conn: psycopg.Connection[dict[str, Any]] = psycopg.connect(
+            url, autocommit=True, row_factory=dict_row, connect_timeout=5
+        )
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._lock, self._conn.cursor() as cur:
@@ -161,6 +172,9 @@ class _Postgres(_Backend):
         with self._lock, self._conn.transaction():
             yield
 
+    def lock_schema(self) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(7274261)")
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
@@ -173,18 +187,26 @@ def _open_backend(url: str) -> _Backend:
         return _SQLite(":memory:")
     if url.startswith(("postgresql://", "postgres://")):
         return _Postgres(url)
-    raise JournalError(f"journal.url must start with sqlite:/// or postgresql://, got {url.split(':', 1)[0]}:…")
+    scheme = url.split("://", 1)[0] if "://" in url else "a value that is not a URL"
+    raise JournalError(f"journal.url must start with sqlite:/// or postgresql://, got {scheme!r}")
 
 
 class Journal:
     def __init__(self, url: str) -> None:
         try:
             self._db = _open_backend(url)
-            for statement in _SCHEMA.format(autoinc=self._db.autoinc).split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-        except (sqlite3.Error, psycopg.Error, OSError) as exc:
-            raise JournalError(f"cannot open the journal: {type(exc).__name__}: {exc}") from None
+            with self._db.transaction():
+                self._db.lock_schema()
+                for statement in _SCHEMA.format(autoinc=self._db.autoinc).split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+        except JournalError:
+            raise
+        except Exception as exc:  # sqlite3, psycopg or OS errors: all mean "cannot open"
+            detail = redact_text(f"{type(exc).__name__}: {exc}", secrets_in_url(url))
+            raise JournalError(
+                f"cannot open the journal: {detail}. Check journal.url in chaos.toml."
+            ) from None
         self.url = url
 
     def close(self) -> None:
@@ -194,10 +216,19 @@ class Journal:
     def create_experiment(self, row: ExperimentRow) -> None:
         with self._db.transaction():
             self._db.execute(
-                "INSERT INTO experiments (id, target, environment, scenario, state, created_at, updated_at, design)"
+                "INSERT INTO experiments"
+                " (id, target, environment, scenario, state, created_at, updated_at, design)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.id, row.target, row.environment, row.scenario, row.state, row.created_at, row.updated_at,
-                 json.dumps(row.design)),
+                (
+                    row.id,
+                    row.target,
+                    row.environment,
+                    row.scenario,
+                    row.state,
+                    row.created_at,
+                    row.updated_at,
+                    json.dumps(row.design),
+                ),
             )
             self._append(row.id, "designed", {"state": row.state})
 
@@ -206,9 +237,14 @@ class Journal:
         return _experiment(rows[0]) if rows else None
 
     def list_experiments(
-        self, state: str | None = None, limit: int = 50, since: float | None = None, until: float | None = None
+        self,
+        state: str | None = None,
+        limit: int = 50,
+        since: float | None = None,
+        until: float | None = None,
     ) -> list[ExperimentRow]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if state:
             clauses.append("state = ?")
             params.append(state)
@@ -224,7 +260,9 @@ class Journal:
         )
         return [_experiment(r) for r in rows]
 
-    def transition(self, experiment_id: str, expected: Sequence[str], new_state: str, data: dict[str, Any]) -> bool:
+    def transition(
+        self, experiment_id: str, expected: Sequence[str], new_state: str, data: dict[str, Any]
+    ) -> bool:
         """Move to `new_state` only if the current state is one of `expected`; log the event."""
         marks = ", ".join("?" for _ in expected)
         with self._db.transaction():
@@ -255,21 +293,28 @@ class Journal:
         return [Event(r["seq"], r["experiment_id"], r["ts"], r["kind"], json.loads(r["data"])) for r in rows]
 
     # ---- write-ahead fault records
-    def write_ahead(self, fault_id: str, experiment_id: str, position: int, record: dict[str, Any],
-                    deadline: float) -> None:
+    def write_ahead(
+        self, fault_id: str, experiment_id: str, position: int, record: dict[str, Any], deadline: float
+    ) -> None:
         with self._db.transaction():
             self._db.execute(
                 "INSERT INTO faults (id, experiment_id, position, record, status, deadline, updated_at)"
                 " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
                 (fault_id, experiment_id, position, json.dumps(record), deadline, time.time()),
             )
-            self._append(experiment_id, "fault_written_ahead", {"fault_id": fault_id, "kind": record.get("kind")})
+            self._append(
+                experiment_id, "fault_written_ahead", {"fault_id": fault_id, "kind": record.get("kind")}
+            )
 
     def set_fault_status(self, fault_id: str, status: str) -> None:
-        self._db.execute("UPDATE faults SET status = ?, updated_at = ? WHERE id = ?", (status, time.time(), fault_id))
+        self._db.execute(
+            "UPDATE faults SET status = ?, updated_at = ? WHERE id = ?", (status, time.time(), fault_id)
+        )
 
     def faults(self, experiment_id: str) -> list[FaultRow]:
-        rows = self._db.query("SELECT * FROM faults WHERE experiment_id = ? ORDER BY position", (experiment_id,))
+        rows = self._db.query(
+            "SELECT * FROM faults WHERE experiment_id = ? ORDER BY position", (experiment_id,)
+        )
         return [_fault(r) for r in rows]
 
     def active_faults(self) -> list[FaultRow]:
@@ -291,7 +336,9 @@ class Journal:
                         "INSERT INTO holds (target, experiment_id, acquired_at) VALUES (?, ?, ?)",
                         (target, experiment_id, time.time()),
                     )
-        except (sqlite3.IntegrityError, psycopg.errors.UniqueViolation):
+        except Exception as exc:
+            if "unique" not in str(exc).lower() and "integrity" not in type(exc).__name__.lower():
+                raise
             rows = self._db.query("SELECT experiment_id FROM holds WHERE target = ?", (target,))
             return str(rows[0]["experiment_id"]) if rows else "another experiment"
         return None
@@ -310,20 +357,30 @@ class Journal:
     def set_control(self, key: str, value: str) -> None:
         with self._db.transaction():
             self._db.execute("DELETE FROM control WHERE key = ?", (key,))
-            self._db.execute("INSERT INTO control (key, value, updated_at) VALUES (?, ?, ?)",
-                             (key, value, time.time()))
+            self._db.execute(
+                "INSERT INTO control (key, value, updated_at) VALUES (?, ?, ?)", (key, value, time.time())
+            )
 
 
 def _experiment(row: dict[str, Any]) -> ExperimentRow:
     return ExperimentRow(
-        id=row["id"], target=row["target"], environment=row["environment"], scenario=row["scenario"],
-        state=row["state"], created_at=row["created_at"], updated_at=row["updated_at"],
+        id=row["id"],
+        target=row["target"],
+        environment=row["environment"],
+        scenario=row["scenario"],
+        state=row["state"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
         design=json.loads(row["design"]),
     )
 
 
 def _fault(row: dict[str, Any]) -> FaultRow:
     return FaultRow(
-        id=row["id"], experiment_id=row["experiment_id"], position=row["position"],
-        record=json.loads(row["record"]), status=row["status"], deadline=row["deadline"],
+        id=row["id"],
+        experiment_id=row["experiment_id"],
+        position=row["position"],
+        record=json.loads(row["record"]),
+        status=row["status"],
+        deadline=row["deadline"],
     )

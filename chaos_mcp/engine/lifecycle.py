@@ -50,7 +50,8 @@ class OutOfOrder(EngineError):
         self.tool, self.state = tool, state
         why = f" {detail}" if detail else ""
         super().__init__(
-            f"{tool} cannot run now: experiment {experiment_id} is '{state}'.{why} Next: call {NEXT_TOOL[state]}."
+            f"{tool} cannot run now: experiment {experiment_id} is '{state}'.{why} "
+            f"Next: call {NEXT_TOOL[state]}."
         )
 
 

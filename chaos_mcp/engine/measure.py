@@ -12,7 +12,6 @@ from chaos_mcp.contract import ExperimentDesign
 from chaos_mcp.criteria import Criterion, parse_criterion
 from chaos_mcp.engine.verdicts import evaluate_all
 from chaos_mcp.probes.base import Measurement, Probe
-from chaos_mcp.probes.registry import DEFAULT_STEADY_STATE, probes_for_target
 
 PROBE_GRACE = 1.0
 
@@ -25,12 +24,16 @@ class Measurer:
     def probes(self, target_name: str, options: dict[str, Any] | None = None) -> list[Probe]:
         key = f"{target_name}:{sorted((options or {}).items())}"
         if key not in self._probes:
+            from chaos_mcp.probes.registry import probes_for_target  # heavy clients load on first use
+
             self._probes[key] = probes_for_target(target_name, self.settings.targets[target_name], options)
         return self._probes[key]
 
     def steady_state_criteria(self, design: ExperimentDesign) -> list[Criterion]:
         if design.steady_state:
             return design.steady_state
+        from chaos_mcp.probes.registry import DEFAULT_STEADY_STATE
+
         defaults = DEFAULT_STEADY_STATE.get(design.target_kind, [])
         return [_qualified(parse_criterion(text), design.target_component) for text in defaults]
 
@@ -44,9 +47,16 @@ class Measurer:
             with anyio.move_on_after(probe.timeout + PROBE_GRACE) as scope:
                 results.extend(await probe.sample())
             if scope.cancelled_caught:
-                results.append(Measurement(probe=target_name, metric="probe_timeout", value=1.0, unit="count",
-                                           started_at=started, note=f"probe {probe.name} did not answer in "
-                                           f"{probe.timeout + PROBE_GRACE:g}s"))
+                results.append(
+                    Measurement(
+                        probe=target_name,
+                        metric="probe_timeout",
+                        value=1.0,
+                        unit="count",
+                        started_at=started,
+                        note=f"probe {probe.name} did not answer in {probe.timeout + PROBE_GRACE:g}s",
+                    )
+                )
 
         async with anyio.create_task_group() as tg:
             for name in self.settings.targets:

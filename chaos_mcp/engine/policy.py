@@ -28,7 +28,9 @@ class Escalation:
     reason: str
 
 
-def escalations(settings: Settings, target_name: str, environment: str, mutates_data: bool) -> list[Escalation]:
+def escalations(
+    settings: Settings, target_name: str, environment: str, mutates_data: bool
+) -> list[Escalation]:
     """What needs a person's approval; raises PolicyRefusal for what is never allowed."""
     target = settings.targets[target_name]
     needed: list[Escalation] = []
@@ -42,7 +44,8 @@ def escalations(settings: Settings, target_name: str, environment: str, mutates_
     if mutates_data:
         if settings.policy.data_mutation == "deny":
             raise PolicyRefusal(
-                "data-modifying experiments are refused: policy.data_mutation is 'deny'. The operator can set "
+                "data-modifying experiments are refused: policy.data_mutation is 'deny'. "
+                "The operator can set "
                 "it to 'approve' (a person approves each one) or 'allow'."
             )
         if settings.policy.data_mutation == "approve":

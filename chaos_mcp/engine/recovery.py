@@ -43,28 +43,51 @@ async def measure_recovery(engine: Engine, design: ExperimentDesign, reverted_at
             if streak >= CONSECUTIVE:
                 assert streak_start is not None
                 recovery_time = max(0.0, streak_start - reverted_at)
-                return {"recovered": True, "recovery_time_s": round(recovery_time, 3), "samples": samples,
-                        "criteria": [c.text() for c in criteria]}
+                return {
+                    "recovered": True,
+                    "recovery_time_s": round(recovery_time, 3),
+                    "samples": samples,
+                    "criteria": [c.text() for c in criteria],
+                }
         else:
             streak = 0
         await anyio.sleep(POLL)
     failing = [v["criterion"] for v in last if not v["passed"]]
-    return {"recovered": False, "recovery_time_s": None, "samples": samples, "bound_s": bound,
-            "why": f"steady state not back within {bound:g}s; still failing: {', '.join(failing) or '?'}",
-            "criteria": [c.text() for c in criteria]}
+    return {
+        "recovered": False,
+        "recovery_time_s": None,
+        "samples": samples,
+        "bound_s": bound,
+        "why": f"steady state not back within {bound:g}s; still failing: {', '.join(failing) or '?'}",
+        "criteria": [c.text() for c in criteria],
+    }
 
 
 async def check_integrity(engine: Engine, experiment_id: str, design: ExperimentDesign) -> dict[str, Any]:
     """Compare the integrity metrics of the target now with the baseline's."""
-    baseline = [e.data for e in engine.journal.events(experiment_id, ["measurement"])
-                if e.data["phase"] == "baseline"]
+    baseline = [
+        e.data for e in engine.journal.events(experiment_id, ["measurement"]) if e.data["phase"] == "baseline"
+    ]
     if not baseline:
         return {"intact": True, "checked": [], "note": "no baseline to compare with"}
     now = await engine.measurer.sample(design)
-    before = {(m["probe"], m["metric"]): m["value"] for m in baseline[-1]["measurements"]
-              if m["probe"] == design.target_component and m["metric"] in INTEGRITY_METRICS and not m["labels"]}
-    after = {(m.probe, m.metric): m.value for m in now
-             if m.probe == design.target_component and m.metric in INTEGRITY_METRICS and not m.labels}
-    checked = [{"metric": f"{p}.{metric}", "before": value, "after": after.get((p, metric)),
-                "equal": after.get((p, metric)) == value} for (p, metric), value in sorted(before.items())]
+    before = {
+        (m["probe"], m["metric"]): m["value"]
+        for m in baseline[-1]["measurements"]
+        if m["probe"] == design.target_component and m["metric"] in INTEGRITY_METRICS and not m["labels"]
+    }
+    after = {
+        (m.probe, m.metric): m.value
+        for m in now
+        if m.probe == design.target_component and m.metric in INTEGRITY_METRICS and not m.labels
+    }
+    checked = [
+        {
+            "metric": f"{p}.{metric}",
+            "before": value,
+            "after": after.get((p, metric)),
+            "equal": after.get((p, metric)) == value,
+        }
+        for (p, metric), value in sorted(before.items())
+    ]
     return {"intact": all(c["equal"] for c in checked), "checked": checked}

@@ -28,8 +28,12 @@ async def revert_faults(journal: Journal, rows: list[FaultRow]) -> list[dict[str
 
 
 async def _revert_one(journal: Journal, row: FaultRow) -> dict[str, Any]:
-    step: dict[str, Any] = {"fault_id": row.id, "experiment_id": row.experiment_id,
-                            "kind": row.record.get("kind"), "description": row.record.get("kind")}
+    step: dict[str, Any] = {
+        "fault_id": row.id,
+        "experiment_id": row.experiment_id,
+        "kind": row.record.get("kind"),
+        "description": row.record.get("kind"),
+    }
     try:
         fault = fault_from_record(row.record)
         step["description"] = fault.describe()
@@ -40,11 +44,17 @@ async def _revert_one(journal: Journal, row: FaultRow) -> dict[str, Any]:
     except Exception as exc:  # a revert that fails is data for the report, not a crash
         journal.set_fault_status(row.id, "revert_failed")
         log.error("revert_failed", fault_id=row.id, error=type(exc).__name__)
-        return step | {"status": "FAILED", "detail": f"revert failed: {type(exc).__name__}; "
-                       "run `chaos-mcp recover` or revert by hand (see the rollback plan)"}
+        return step | {
+            "status": "FAILED",
+            "detail": f"revert failed: {type(exc).__name__}; "
+            "run `chaos-mcp recover` or revert by hand (see the rollback plan)",
+        }
     if still_active:
         journal.set_fault_status(row.id, "revert_failed")
-        return step | {"status": "FAILED", "detail": "reverted, but verification still sees the fault in effect"}
+        return step | {
+            "status": "FAILED",
+            "detail": "reverted, but verification still sees the fault in effect",
+        }
     detail = "already reverted; verified gone" if row.status == "reverted" else "reverted and verified gone"
     if row.status != "reverted":
         journal.set_fault_status(row.id, "reverted")

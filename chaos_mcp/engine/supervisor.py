@@ -30,8 +30,9 @@ def sampling_interval(duration: float) -> float:
 
 
 class Supervisor:
-    def __init__(self, engine: Engine, experiment_id: str, design: ExperimentDesign, started: float,
-                 deadline: float) -> None:
+    def __init__(
+        self, engine: Engine, experiment_id: str, design: ExperimentDesign, started: float, deadline: float
+    ) -> None:
         self.engine = engine
         self.experiment_id = experiment_id
         self.design = design
@@ -52,22 +53,31 @@ class Supervisor:
                         return
                 if progress is not None:
                     elapsed = time.time() - self.started
-                    await progress(elapsed, self.design.duration_s, f"{elapsed:.0f}s of {self.design.duration_s:g}s")
-                await anyio.sleep(max(0.0, min(self.interval - (time.time() - tick), self.deadline - time.time())))
+                    await progress(
+                        elapsed, self.design.duration_s, f"{elapsed:.0f}s of {self.design.duration_s:g}s"
+                    )
+                await anyio.sleep(
+                    max(0.0, min(self.interval - (time.time() - tick), self.deadline - time.time()))
+                )
             await self._revert("deadline reached", "auto_reverted", None)
 
     async def _sample_and_check(self) -> bool:
         measurements = await self.engine.measurer.sample(self.design)
         verdicts = evaluate_all(self.design.abort_conditions, measurements)
         fired = [v for v in verdicts if v.passed]
-        self.engine.journal.append(self.experiment_id, "sample", {
-            "t": time.time() - self.started,
-            "measurements": [m.as_dict() for m in measurements],
-            "abort_checks": [v.as_dict() for v in verdicts],
-        })
+        self.engine.journal.append(
+            self.experiment_id,
+            "sample",
+            {
+                "t": time.time() - self.started,
+                "measurements": [m.as_dict() for m in measurements],
+                "abort_checks": [v.as_dict() for v in verdicts],
+            },
+        )
         if fired:
             reason = "abort condition held: " + "; ".join(
-                f"{v.criterion.text()} (actual {v.actual:g} {v.unit})" for v in fired if v.actual is not None)
+                f"{v.criterion.text()} (actual {v.actual:g} {v.unit})" for v in fired if v.actual is not None
+            )
             await self._revert(reason, "aborted", [v.as_dict() for v in fired])
             return True
         return False

@@ -52,11 +52,15 @@ def threshold_in(criterion: Criterion, unit: str) -> float:
     if table is None:
         if criterion.unit in ("", unit) or unit in ("", "count", "level"):
             return criterion.threshold
-        raise UnitMismatch(f"{criterion.metric} is measured in {unit}; threshold unit {criterion.unit!r} "
-                           f"cannot be converted (use {unit})")
+        raise UnitMismatch(
+            f"{criterion.metric} is measured in {unit}; threshold unit {criterion.unit!r} "
+            f"cannot be converted (use {unit})"
+        )
     if criterion.unit not in table:
-        raise UnitMismatch(f"{criterion.metric} is measured in {unit}; accepted threshold units: "
-                           f"{', '.join(u or '(none)' for u in table)}")
+        raise UnitMismatch(
+            f"{criterion.metric} is measured in {unit}; accepted threshold units: "
+            f"{', '.join(u or '(none)' for u in table)}"
+        )
     return criterion.threshold * table[criterion.unit]
 
 
@@ -75,8 +79,13 @@ def evaluate(criterion: Criterion, measurements: list[Measurement]) -> Verdict:
     found = find(criterion, measurements)
     if found is None:
         seen = sorted({f"{m.probe}.{m.metric}" for m in measurements})
-        return Verdict(criterion, None, criterion.unit, False,
-                       f"no measurement of {criterion.metric}; measured: {', '.join(seen) or 'nothing'}")
+        return Verdict(
+            criterion,
+            None,
+            criterion.unit,
+            False,
+            f"no measurement of {criterion.metric}; measured: {', '.join(seen) or 'nothing'}",
+        )
     try:
         threshold = threshold_in(criterion, found.unit)
     except UnitMismatch as exc:

@@ -95,6 +95,7 @@ def stop_workers(tag: str, known: Worker | None = None, sig: int = signal.SIGKIL
     workers = set(tagged_workers(tag))
     if known is not None and is_alive(known):
         workers.add(known)
+    workers = {worker for worker in workers if worker.pid != os.getpid()}  # a warden reverting
     for worker in workers:
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker.pid, sig)
@@ -102,10 +103,10 @@ def stop_workers(tag: str, known: Worker | None = None, sig: int = signal.SIGKIL
 
 
 async def wait_gone(tag: str, within: float = 5.0) -> None:
-    """Poll (bounded) until no process carries the tag any more."""
+    """Poll (bounded) until no process (but this one) carries the tag any more."""
     with anyio.fail_after(within):
         while True:
-            if not tagged_workers(tag):
+            if all(worker.pid == os.getpid() for worker in tagged_workers(tag)):
                 return
             await anyio.sleep(0.01)
 
@@ -200,3 +201,14 @@ def tag_from_argv() -> str:
     if len(args) != 2 or args[0] != "--tag":
         raise SystemExit("usage: python -m <worker> --tag TAG  (payload as JSON on stdin)")
     return args[1]
+
+
+async def start_warden(tag: str, record: dict[str, Any], expires_at: float) -> Worker:
+    """A detached process that reverts `record` at `expires_at` unless stopped first."""
+    payload = {"record": record, "expires_at": expires_at}
+    return await spawn("chaos_mcp.faults._warden", tag, payload, ready_timeout=10)
+
+
+async def stop_warden(tag: str) -> None:
+    stop_workers(tag)
+    await wait_gone(tag)

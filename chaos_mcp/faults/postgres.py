@@ -50,10 +50,18 @@ async def connect(dsn: str, dbname: str) -> AsyncIterator[Conn]:
     try:
         conn = await psycopg.AsyncConnection.connect(conninfo(dsn, dbname), autocommit=True)
     except psycopg.Error as exc:
-        message = redact_text(str(exc).strip(), secrets_in_url(dsn))
-        raise FaultError(f"cannot connect to database {dbname!r} with the admin DSN: {message}") from None
+        raise FaultError(
+            f"cannot connect to database {dbname!r} with the admin DSN: {_clean(exc, dsn)}"
+        ) from None
     async with conn:
-        yield conn
+        try:
+            yield conn
+        except psycopg.Error as exc:
+            raise FaultError(f"PostgreSQL refused: {_clean(exc, dsn)}") from None
+
+
+def _clean(exc: Exception, dsn: str) -> str:
+    return redact_text(str(exc).strip(), secrets_in_url(dsn))
 
 
 async def terminate(
@@ -86,6 +94,14 @@ async def database_settings(conn: Conn, database: str) -> tuple[bool, int]:
     return bool(row[0]), int(row[1])
 
 
+async def start_warden(fault: BlockConnections) -> None:
+    if fault.expires_at is None:
+        return
+    if fault.expires_at <= time.time():
+        raise FaultError("expires_at is already past; nothing was changed")
+    await _detached.start_warden(fault.warden_tag, fault.to_record(), fault.expires_at)
+
+
 def _check_target(database: str, maintenance_db: str) -> None:
     if database in ("template0", "template1", maintenance_db):
         raise FaultError(
@@ -99,8 +115,8 @@ def _check_target(database: str, maintenance_db: str) -> None:
 class TerminateBackends(Fault):
     """One shot: end the client sessions of `database` (optionally only one application_name / role).
 
-    Nothing to undo: clients reconnect by themselves. `verify()` is True while none of the
-    sessions that existed at injection time is back... i.e. none of them survived.
+    Nothing to undo: clients reconnect by themselves (combine with block_connections to keep them
+    out). `verify()` is True when none of the matching sessions that existed at injection survived.
     """
 
     kind = "postgres.terminate_backends"
@@ -166,6 +182,7 @@ class BlockConnections(Fault):
 
     mode "disallow" sets ALLOW_CONNECTIONS false (refuses everyone, superusers included);
     mode "limit_zero" sets CONNECTION LIMIT 0 (refuses all but superusers).
+    With `expires_at`, a detached warden restores the setting at that time if nobody did.
     """
 
     kind = "postgres.block_connections"
@@ -177,6 +194,8 @@ class BlockConnections(Fault):
     maintenance_db: str = "postgres"
     previous_allow_connections: bool | None = None
     previous_connection_limit: int | None = None
+    expires_at: float | None = None
+    warden_tag: str = dataclasses.field(default_factory=lambda: f"chaos-mcp-warden-{uuid.uuid4().hex[:12]}")
 
     def __post_init__(self) -> None:
         if self.mode not in BLOCK_MODES:
@@ -194,6 +213,7 @@ class BlockConnections(Fault):
         if self.previous_allow_connections is None or self.previous_connection_limit is None:
             raise FaultError("prepare() must record the current setting before inject(); nothing was changed")
         option = "ALLOW_CONNECTIONS false" if self.mode == "disallow" else "CONNECTION LIMIT 0"
+        await start_warden(self)
         async with connect(self.dsn, self._admin_db()) as conn:
             await conn.execute(
                 sql.SQL("ALTER DATABASE {} WITH " + option).format(sql.Identifier(self.database))
@@ -212,6 +232,7 @@ class BlockConnections(Fault):
                     sql.Literal(self.previous_connection_limit),
                 )
             )
+        await _detached.stop_warden(self.warden_tag)
 
     async def verify(self) -> bool:
         async with connect(self.dsn, self._admin_db()) as conn:
@@ -295,6 +316,10 @@ class LockTable(Fault):
 
     def describe(self) -> str:
         return f"hold an ACCESS EXCLUSIVE lock on {self.schema}.{self.table} in database {self.database!r}"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.lock_timeout_ms <= 60_000:
+            raise FaultError(f"lock_timeout_ms must be between 1 and 60000; got {self.lock_timeout_ms}")
 
     def _qualified(self) -> str:
         return sql.Identifier(self.schema, self.table).as_string()

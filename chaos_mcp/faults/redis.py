@@ -5,10 +5,10 @@
     redis.maxmemory      lower maxmemory (policy noeviction by default: writes fail with OOM);
                          revert restores the previous maxmemory and policy exactly
 
-A note on `CLIENT PAUSE … ALL`: Redis (through 7.x at least) postpones *every* command of every
-client during such a pause, `CLIENT UNPAUSE` included, so a pause ALL ends only at its own timeout.
-Revert therefore waits (bounded by the deadline) until the server answers again; mode WRITE can be
-lifted at once. Keep ALL windows short.
+A note on `CLIENT PAUSE … ALL`: Redis (7.x at least) postpones *every* command of every client
+during such a pause, `CLIENT UNPAUSE` included, so one long pause ALL could not be lifted early.
+Mode ALL is therefore a chain of short pauses kept up by a detached helper (see `_pauser`), which
+Redis ends by itself within one slice of the helper stopping; mode WRITE is a single pause.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import anyio
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from chaos_mcp.faults import _detached
 from chaos_mcp.faults.base import Fault, FaultError, register_fault
 from chaos_mcp.secrets import redact_text, redact_url, secrets_in_url
 
@@ -84,42 +85,66 @@ async def answers_within(url: str, probe: tuple[Any, ...], window: float = PROBE
 @register_fault
 @dataclasses.dataclass
 class ClientPause(Fault):
-    """Pause clients (ALL commands, or only WRITE ones) until `expires_at`, enforced by Redis itself."""
+    """Pause clients (ALL commands, or only WRITE ones) until `expires_at`, ended by Redis itself.
+
+    WRITE: one `CLIENT PAUSE <window> WRITE`; Redis lifts it at the deadline, revert UNPAUSEs.
+    ALL: a detached pauser (`chaos_mcp.faults._pauser`) renews `slice_ms` pauses back to back
+    until the deadline; if it stops or dies, Redis lifts the pause within one slice. Revert
+    stops the pauser and returns once Redis answers again.
+    """
 
     kind = "redis.client_pause"
 
     url: str
     expires_at: float
     mode: str = "ALL"
-    probe_key: str = dataclasses.field(default_factory=lambda: f"chaos-mcp:probe:{uuid.uuid4().hex[:12]}")
+    slice_ms: int = 200
+    tag: str = dataclasses.field(default_factory=lambda: f"chaos-mcp-pause-{uuid.uuid4().hex[:12]}")
+    pid: int | None = None
+    start_ticks: int | None = None
 
     def __post_init__(self) -> None:
         self.mode = self.mode.upper()
         if self.mode not in PAUSE_MODES:
             raise FaultError(f"mode must be ALL or WRITE; got {self.mode!r}")
+        if not 50 <= self.slice_ms <= 5000:
+            raise FaultError(f"slice_ms must be between 50 and 5000; got {self.slice_ms}")
 
     async def inject(self) -> None:
         window_ms = math.ceil((self.expires_at - time.time()) * 1000)
         if window_ms <= 0:
             raise FaultError("expires_at is already past; Redis was not paused")
-        async with connect(self.url) as client:
-            await command(client, "CLIENT", "PAUSE", window_ms, self.mode)
+        if self.mode == "WRITE":
+            async with connect(self.url) as client:
+                await command(client, "CLIENT", "PAUSE", window_ms, "WRITE")
+            return
+        payload = {"url": self.url, "expires_at": self.expires_at, "slice_ms": self.slice_ms}
+        worker = await _detached.spawn("chaos_mcp.faults._pauser", self.tag, payload, ready_timeout=10)
+        self.pid, self.start_ticks = worker.pid, worker.start_ticks
 
     async def revert(self) -> None:
-        """UNPAUSE, and return once Redis answers again (a pause ALL ends only at its timeout)."""
-        bound = max(self.expires_at - time.time(), 0) + 2 * TIMEOUT
-        with anyio.fail_after(bound):
-            async with connect(self.url, read_timeout=None) as client:
-                await command(client, "CLIENT", "UNPAUSE")
+        """Stop the pauser, UNPAUSE, and return once Redis answers again (bounded)."""
+        _detached.stop_workers(self.tag, _detached.known(self.pid, self.start_ticks))
+        await _detached.wait_gone(self.tag)
+        bound = min(max(self.expires_at - time.time(), 0), 3 * self.slice_ms / 1000) + 2 * TIMEOUT
+        try:
+            with anyio.fail_after(bound):
+                async with connect(self.url, read_timeout=None) as client:
+                    await command(client, "CLIENT", "UNPAUSE")
+        except TimeoutError:
+            raise FaultError(
+                f"Redis at {_where(self.url)} still does not answer {bound:.1f}s after the pause was "
+                "lifted; check the server (another pause, or overload) and run rollback again"
+            ) from None
 
     async def verify(self) -> bool:
         """True if an independent client's probe gets no answer within 100 ms."""
-        probe = ("PING",) if self.mode == "ALL" else ("DEL", self.probe_key)
+        probe = ("PING",) if self.mode == "ALL" else ("DEL", f"chaos-mcp:probe:{self.tag}")
         return not await answers_within(self.url, probe)
 
     def describe(self) -> str:
         what = "all commands" if self.mode == "ALL" else "write commands"
-        return f"pause {what} of Redis at {_where(self.url)} until its own timeout"
+        return f"pause {what} of Redis at {_where(self.url)} until the deadline"
 
 
 @register_fault
@@ -155,26 +180,18 @@ class ClientKill(Fault):
         """True if none of the matching clients that existed at injection time is still connected."""
         if self.before_id is None:
             return False
+        selector = ("TYPE", self.client_type) if self.client_type else ()
         async with connect(self.url) as client:
-            listing = await command(client, "CLIENT", "LIST")
-        for entry in _client_list(listing):
-            older = int(entry.get("id", "0")) < self.before_id
-            if older and (entry.get("addr") == self.addr or self._type_matches(entry)):
-                return False
-        return True
+            listing = await command(client, "CLIENT", "LIST", *selector)
+        return not any(
+            int(entry.get("id", "0")) < self.before_id
+            and (self.client_type or entry.get("addr") == self.addr)
+            for entry in _client_list(listing)
+        )
 
     def describe(self) -> str:
         who = f"the {self.client_type} clients" if self.client_type else f"the client at {self.addr}"
         return f"kill {who} of Redis at {_where(self.url)}"
-
-    def _type_matches(self, entry: dict[str, str]) -> bool:
-        if self.client_type is None:
-            return False
-        flags = entry.get("flags", "")
-        kinds = {"normal": "N", "pubsub": "P", "replica": "S", "master": "M"}
-        return kinds[self.client_type] in flags or (
-            self.client_type == "normal" and not any(c in flags for c in "PSM")
-        )
 
 
 @register_fault
@@ -185,6 +202,7 @@ class MaxMemory(Fault):
     limit_bytes defaults to half of the memory in use at prepare time, so with the default policy
     `noeviction` every write that needs memory is refused with OOM while reads keep working.
     Evicting policies delete data; they are refused unless allow_eviction is true.
+    With `expires_at`, a detached warden restores both at that time if nobody did.
     """
 
     kind = "redis.maxmemory"
@@ -195,6 +213,8 @@ class MaxMemory(Fault):
     allow_eviction: bool = False
     previous_maxmemory: str | None = None
     previous_policy: str | None = None
+    expires_at: float | None = None
+    warden_tag: str = dataclasses.field(default_factory=lambda: f"chaos-mcp-warden-{uuid.uuid4().hex[:12]}")
 
     def __post_init__(self) -> None:
         if self.policy not in KEEP_DATA_POLICIES + EVICTING_POLICIES:
@@ -228,6 +248,10 @@ class MaxMemory(Fault):
     async def inject(self) -> None:
         if self.previous_maxmemory is None or self.limit_bytes is None:
             raise FaultError("prepare() must record maxmemory before inject(); nothing was changed")
+        if self.expires_at is not None:
+            if self.expires_at <= time.time():
+                raise FaultError("expires_at is already past; nothing was changed")
+            await _detached.start_warden(self.warden_tag, self.to_record(), self.expires_at)
         async with connect(self.url) as client:  # policy first: lowering the limit must not evict
             await client.config_set("maxmemory-policy", self.policy)
             await client.config_set("maxmemory", self.limit_bytes)
@@ -238,6 +262,7 @@ class MaxMemory(Fault):
         async with connect(self.url) as client:  # limit first: never evict under the old policy
             await client.config_set("maxmemory", self.previous_maxmemory)
             await client.config_set("maxmemory-policy", self.previous_policy)
+        await _detached.stop_warden(self.warden_tag)
 
     async def verify(self) -> bool:
         async with connect(self.url) as client:

@@ -106,7 +106,8 @@ class RemoveFaculty(_OverlayFault):
         return {"kind": "remove_faculty", "faculty_ids": list(self.faculty_ids)}
 
     def describe(self) -> str:
-        return f"remove faculty {', '.join(self.faculty_ids)} from schedule target {self.target_name!r} (working copy)"
+        who = ", ".join(self.faculty_ids)
+        return f"remove faculty {who} from schedule target {self.target_name!r} (working copy)"
 
 
 @register_fault
@@ -131,7 +132,8 @@ class ConstraintConflict(_OverlayFault):
 
     def describe(self) -> str:
         where = f"service {self.service_id}" if self.service_id else "the busiest service"
-        return f"inject a contradictory requirement ({self.conflict}) on {where} of schedule target {self.target_name!r}"
+        target = f"schedule target {self.target_name!r}"
+        return f"inject a contradictory requirement ({self.conflict}) on {where} of {target}"
 
 
 @register_fault

@@ -45,7 +45,7 @@ class TcpProbe(Probe):
                 try:
                     stream = await anyio.connect_tcp(self._host, self._port)
                 except OSError as exc:
-                    failures.append(f"{type(exc).__name__}: {exc.strerror or exc}")
+                    failures.append(_describe(exc))
                     continue
                 timings.append((time.perf_counter() - begin) * 1000.0)
                 await stream.aclose()
@@ -57,3 +57,9 @@ class TcpProbe(Probe):
         return latency_measurements(window, "connect_time", timings, (50, 95)) + error_measurements(
             window, len(failures), attempts, note
         )
+
+
+def _describe(exc: OSError) -> str:
+    """anyio reports "All connection attempts failed"; the cause says why (refused, unreachable)."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    return f"{type(cause).__name__}: {cause.strerror or cause}"

@@ -13,12 +13,16 @@ means "the metric's own unit". A unit from another dimension (a latency in %) is
 `ToleranceError` naming the metric's unit and the accepted ones — at parse time for metrics
 whose dimension is known by name, at evaluation for the rest.
 
+The spec's own words work as metric names too: `response_time` reads `latency_p95` and
+`coverage` reads `coverage_pct` when nothing carries those names themselves.
+
 `evaluate()` never raises for missing data: a criterion nobody measured gets a failing
 `Verdict` whose note lists what the probes did measure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import re
@@ -85,6 +89,8 @@ _METRIC_DIMENSIONS: tuple[tuple[re.Pattern[str], Dimension], ...] = (
     (re.compile(r"error_rate|coverage|utili[sz]ation|_pct$|_ratio$"), Dimension.FRACTION),
     (re.compile(r"^(errors|requests|connections_in_use|healthy)$"), Dimension.NUMBER),
 )
+# The spec's words for metrics, used when no measurement carries the name itself.
+METRIC_ALIASES = {"response_time": "latency_p95", "coverage": "coverage_pct"}
 _TEXT = re.compile(
     r"^\s*(?P<name>[A-Za-z][\w.-]*)\s*(?P<op><=|>=|==|!=|=|<|>|≤|≥|≠)\s*"
     r"(?P<threshold>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[A-Za-zµ%]*)\s*$"
@@ -273,6 +279,9 @@ def _matches(criterion: Criterion, measurement: Measurement) -> bool:
 
 def _candidates(criterion: Criterion, measurements: Sequence[Measurement]) -> list[Measurement]:
     found = [m for m in measurements if _matches(criterion, m)]
+    alias = METRIC_ALIASES.get(criterion.metric)
+    if not found and alias:
+        found = [m for m in measurements if _matches(dataclasses.replace(criterion, metric=alias), m)]
     if criterion.labels:
         return found
     unlabelled = [m for m in found if not m.labels]

@@ -1,89 +1,195 @@
-"""From the journal to the report's facts: status, results table, blast radius, gates."""
+"""From the journal to the report's facts: status, results, blast radius, findings, gates.
+
+`experiment_facts(view)` is the one function the templates and the JSON format read; it
+is pure (no I/O beyond the view it is given) and never changes the experiment's state.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from chaos_mcp.contract import ExperimentDesign
-from chaos_mcp.engine.journal import Event, ExperimentRow, FaultRow
-from chaos_mcp.engine.verdicts import evaluate_all
-from chaos_mcp.probes.base import Measurement
+from chaos_mcp.durations import format_duration
+from chaos_mcp.reports.blast import blast_radius
+from chaos_mcp.reports.findings import findings, no_finding_recommendation
+from chaos_mcp.reports.gates import quality_gates
+from chaos_mcp.reports.journal_view import ExperimentView
+from chaos_mcp.reports.results import detection, results
+from chaos_mcp.reports.timeline import timeline
+from chaos_mcp.scenarios.base import scenarios
 
-MOVEMENT_THRESHOLD = 0.2
+CONFIRMED, REJECTED, FAILED = "HYPOTHESIS_CONFIRMED", "HYPOTHESIS_REJECTED", "EXPERIMENT_FAILED"
+REPORTABLE = ("rolled_back", "reported", "failed")
 
 
-def _measurements(raw: list[dict[str, Any]]) -> list[Measurement]:
-    return [Measurement(**{k: v for k, v in m.items()}) for m in raw]
+def experiment_facts(view: ExperimentView) -> dict[str, Any]:
+    design = view.design
+    scenario = scenarios().get(design.scenario)
+    detected = detection(view)
+    facts: dict[str, Any] = {
+        "experiment_id": view.row.id,
+        "state": view.row.state,
+        "final": view.row.state in REPORTABLE,
+        "title": f"{scenario.title if scenario else design.scenario} on {design.target_component}",
+        "design": design.model_dump(mode="json"),
+        "mutates_data": bool(scenario and scenario.mutates_data),
+        "approvals": _approvals(view),
+        "detection": detected,
+        "results": results(view, detected),
+        "blast_radius": blast_radius(view),
+        "rollback": rollback_status(view),
+        "recovered_by": [e.data.get("by", "chaos-mcp recover") for e in view.of("recovered")],
+        "aborted": [e.data for e in view.of("aborted")],
+        "injected": (view.first("faults_injected").data if view.first("faults_injected") else None),  # type: ignore[union-attr]
+        "faults": [{"id": f.id, "kind": f.record.get("kind"), "status": f.status} for f in view.faults],
+        "samples": len(view.of("sample")),
+        "started_at": _iso(view.started_at),
+        "ended_at": _iso(view.ended_at),
+    }
+    facts["status"], facts["status_reason"] = status(view, facts)
+    facts["duration_s"] = _duration(view)
+    facts["fault_active_s"] = _active(view)
+    found = findings(view, facts)
+    facts["findings"] = [f.as_dict() for f in found]
+    facts["unexpected"] = [f.behavior for f in found]
+    facts["recommendations"] = [f"{f.recommendation} (evidence: {f.evidence})" for f in found] or [
+        no_finding_recommendation(view, facts)
+    ]
+    facts["summary"] = execution_summary(view, facts)
+    facts["gates"] = quality_gates(view, facts)
+    facts["timeline"] = timeline(view)
+    return facts
 
 
-def collect(row: ExperimentRow, design: ExperimentDesign, events: list[Event],
-            faults: list[FaultRow]) -> dict[str, Any]:
-    by_kind: dict[str, list[Event]] = {}
-    for event in events:
-        by_kind.setdefault(event.kind, []).append(event)
-    measures = [e for e in by_kind.get("measurement", [])]
-    baseline = [e.data for e in measures if e.data["phase"] == "baseline"]
-    during = [e.data for e in measures if e.data["phase"] == "during"]
-    samples = [e.data for e in by_kind.get("sample", [])]
-    rollback = by_kind.get("rollback", [])
-    rollback_data = rollback[-1].data if rollback else None
-    injected = by_kind.get("faults_injected", [])
-    aborted = [e.data for e in by_kind.get("aborted", [])]
+def status(view: ExperimentView, facts: dict[str, Any]) -> tuple[str, str]:
+    """The spec's status, with the one fact that decided it."""
+    failed = view.last("failed")
+    if view.injected_at is None or view.first("faults_injected") is None:
+        error = failed.data.get("error") if failed else None
+        return FAILED, f"nothing was injected{': ' + str(error) if error else ''}"
+    if facts["rollback"]["status"] == "FAILED":
+        return FAILED, "a fault could not be reverted (see Rollback Status)"
+    interrupted = [a for a in facts["aborted"] if not a.get("evidence")]
+    fired = [a for a in facts["aborted"] if a.get("evidence")]
+    judged = [r for r in facts["results"] if r["criterion"] or r["source"] == "window"]
+    if interrupted and not fired:
+        return FAILED, f"the run was interrupted: {interrupted[0].get('reason')}"
+    if fired:
+        return REJECTED, str(fired[0].get("reason"))
+    if not judged or all(r["actual"] is None for r in judged):
+        return FAILED, "no criterion could be measured while the fault was active"
+    failing = [r for r in judged if not r["passed"]]
+    if failing:
+        names = ", ".join(f"{r['metric']} ({r['actual_text']}, expected {r['expected']})" for r in failing)
+        return REJECTED, f"{len(failing)} of {len(judged)} criteria failed: {names}"
+    return CONFIRMED, f"all {len(judged)} criteria held"
 
-    window: list[dict[str, Any]] = (during[-1]["measurements"] if during else
-                                    samples[-1]["measurements"] if samples else [])
-    evidence = _measurements(window)
-    recovery = (rollback_data or {}).get("recovery", {})
-    if recovery.get("recovery_time_s") is not None:
-        evidence.append(Measurement(probe="experiment", metric="recovery_time",
-                                    value=float(recovery["recovery_time_s"]), unit="s"))
-    results = [v.as_dict() for v in evaluate_all(design.success_criteria, evidence)]
-    if not design.success_criteria and during:
-        results = during[-1]["verdicts"]
-    failed_run = row.state == "failed" or not injected or (rollback_data or {}).get("status") == "FAILED"
-    if failed_run:
-        status = "EXPERIMENT_FAILED"
-    elif results and all(r["passed"] for r in results) and not aborted:
-        status = "HYPOTHESIS_CONFIRMED"
-    else:
-        status = "HYPOTHESIS_REJECTED"
-    started = injected[0].ts if injected else row.created_at
-    ended = rollback[-1].ts if rollback else events[-1].ts if events else row.updated_at
+
+def rollback_status(view: ExperimentView) -> dict[str, Any]:
+    if view.rollback is not None:
+        data = view.rollback
+        return {
+            "status": data.get("status", "FAILED"),
+            "steps": data.get("steps", []),
+            "recovery": data.get("recovery") or {},
+            "integrity": data.get("integrity") or {},
+            "note": "",
+        }
+    failed = view.last("failed")
+    if failed is not None and "reverted" in failed.data:
+        steps = failed.data["reverted"]
+        bad = any(s.get("status") == "FAILED" for s in steps)
+        return {
+            "status": "FAILED" if bad else "COMPLETE",
+            "steps": steps,
+            "recovery": {},
+            "integrity": {},
+            "note": "injection failed part-way; everything injected so far was reverted at once",
+        }
+    if view.injected_at is None:
+        return {"status": "COMPLETE", "steps": [], "recovery": {}, "integrity": {}, "note": "nothing was injected"}
+    active = [f.id for f in view.faults if f.status in ("pending", "injected")]
     return {
-        "status": status,
-        "duration_s": max(0.0, ended - started),
-        "baseline": baseline[-1] if baseline else None,
-        "during": during[-1] if during else None,
-        "samples": len(samples),
-        "results": results,
-        "rollback": rollback_data,
-        "aborted": aborted,
-        "injected": injected[0].data if injected else None,
-        "faults": [{"id": f.id, "kind": f.record.get("kind"), "status": f.status} for f in faults],
-        "blast_radius": blast_radius(design, baseline[-1] if baseline else None,
-                                     [*(d["measurements"] for d in during), *(s["measurements"] for s in samples)]),
-        "timeline": [{"at": e.ts, "kind": e.kind} for e in events],
+        "status": "FAILED" if active else "PARTIAL",
+        "steps": [],
+        "recovery": {},
+        "integrity": {},
+        "note": "rollback was never run"
+        + (f"; still active: {', '.join(active)}" if active else "; faults reverted, recovery not measured"),
     }
 
 
-def blast_radius(design: ExperimentDesign, baseline: dict[str, Any] | None,
-                 windows: list[list[dict[str, Any]]]) -> dict[str, Any]:
-    """Which targets moved beyond their baseline during the window, against the declared radius."""
-    if baseline is None or not windows:
-        return {"declared": design.blast_radius.targets, "moved": [], "expansion": [],
-                "note": "no baseline and window measurements to compare"}
-    before = {(m["probe"], m["metric"]): m["value"] for m in baseline["measurements"] if not m["labels"]}
-    moved: dict[str, list[str]] = {}
-    for window in windows:
-        for m in window:
-            key = (m["probe"], m["metric"])
-            if m["labels"] or key not in before:
-                continue
-            base, now = before[key], m["value"]
-            if abs(now - base) > max(abs(base) * MOVEMENT_THRESHOLD, 1e-9) and m["metric"] != "probe_timeout":
-                moved.setdefault(m["probe"], [])
-                if m["metric"] not in moved[m["probe"]]:
-                    moved[m["probe"]].append(m["metric"])
-    expansion = sorted(set(moved) - set(design.blast_radius.targets))
-    return {"declared": design.blast_radius.targets, "scope": design.blast_radius.scope,
-            "moved": [{"target": t, "metrics": ms} for t, ms in sorted(moved.items())], "expansion": expansion}
+def execution_summary(view: ExperimentView, facts: dict[str, Any]) -> list[str]:
+    design, lines = view.design, []
+    lines.append(
+        f"Designed {design.scenario} on {design.target_component} ({design.environment}) for "
+        f"{format_duration(design.duration_s)}; blast radius: {design.blast_radius.scope}."
+    )
+    baseline = view.baseline_event()
+    if baseline is not None:
+        verdicts = baseline.get("verdicts", [])
+        steady = "steady" if baseline.get("steady") else "NOT steady"
+        known = " (declared known degraded)" if design.baseline_known_degraded else ""
+        lines.append(
+            f"Baseline {steady}{known}: "
+            + ", ".join(f"{v['criterion']} → {v['actual']}" for v in verdicts)
+        )
+    for refused in view.of("injection_refused"):
+        lines.append(f"Injection refused at {_hms(refused.ts)}: {refused.data.get('reason')}")
+    if facts["approvals"]:
+        lines.append("Approvals: " + ", ".join(str(a) for a in facts["approvals"]))
+    injected = facts["injected"]
+    if injected:
+        lines.append(
+            f"Injected at {_hms(view.injected_at or 0)}: {'; '.join(injected.get('faults', []))} "
+            f"(deadline {_hms(float(injected.get('deadline', 0)))})."
+        )
+    during = [o for o in view.window() if o.source == "measure_steady_state"]
+    lines.append(
+        f"Observed the window: {facts['samples']} supervisor sample(s), {len(during)} during measurement(s)."
+    )
+    for event in view.of("aborted"):
+        lines.append(f"Aborted at {_hms(event.ts)}: {event.data.get('reason')}; faults reverted at once.")
+    for event in view.of("auto_reverted"):
+        lines.append(f"Deadline reached at {_hms(event.ts)}: faults reverted automatically.")
+    for by in facts["recovered_by"]:
+        lines.append(f"Faults reverted after a server crash by `{by}`.")
+    failed = view.last("failed")
+    if failed is not None and failed.data.get("error"):
+        lines.append(f"Failed at {_hms(failed.ts)}: {failed.data['error']}")
+    rollback = facts["rollback"]
+    if view.rollback is not None:
+        recovery = rollback["recovery"]
+        back = (
+            f"steady state back after {format_duration(recovery['recovery_time_s'])}"
+            if recovery.get("recovered")
+            else recovery.get("why", "recovery not measured")
+        )
+        lines.append(f"Rolled back at {_hms(view.last('rollback').ts)}: {rollback['status']}; {back}.")  # type: ignore[union-attr]
+    return lines
+
+
+def _approvals(view: ExperimentView) -> list[Any]:
+    event = view.first("injected")
+    return list(event.data.get("approvals") or []) if event else []
+
+
+def _duration(view: ExperimentView) -> float:
+    start = view.injected_at or view.started_at
+    end_event = view.last("rollback") or view.last("failed")
+    end = end_event.ts if end_event else view.ended_at
+    return max(0.0, end - start)
+
+
+def _active(view: ExperimentView) -> float | None:
+    if view.injected_at is None or view.reverted_at is None:
+        return None
+    return max(0.0, view.reverted_at - view.injected_at)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _hms(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")

@@ -28,12 +28,17 @@ def _schedule(target: Target) -> ScheduleTarget:
 
 def _removal(ctx: ScenarioContext, faculty_ids: list[str]) -> Fault:
     target = _schedule(ctx.target)
-    return fault_from_record({"kind": "schedule.remove_faculty", "fields": {
-        "target_name": ctx.target_name,
-        "target": target.model_dump(mode="json"),
-        "faculty_ids": faculty_ids,
-        "overlay_id": f"{ctx.experiment_id}-removal",
-    }})
+    return fault_from_record(
+        {
+            "kind": "schedule.remove_faculty",
+            "fields": {
+                "target_name": ctx.target_name,
+                "target": target.model_dump(mode="json"),
+                "faculty_ids": faculty_ids,
+                "overlay_id": f"{ctx.experiment_id}-removal",
+            },
+        }
+    )
 
 
 @register_scenario
@@ -51,8 +56,11 @@ class N1Removal(Scenario):
 
         params = ctx.parameters
         assert isinstance(params, RemovalOne)
-        chosen = [params.faculty] if params.faculty else pick_faculty(
-            ctx.target_name, _schedule(ctx.target), "highest_utilized")
+        chosen = (
+            [params.faculty]
+            if params.faculty
+            else pick_faculty(ctx.target_name, _schedule(ctx.target), "highest_utilized")
+        )
         return [_removal(ctx, chosen)]
 
 

@@ -8,6 +8,7 @@ continuous duty period.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,10 +147,11 @@ def _continuous_and_rest(program: Program, person: str, spans: list[tuple[float,
                     person,
                     f"{_hour(program, start)} .. {_hour(program, end)}",
                     "critical",
-                    f"{end - start:g} h of continuous duty (limit {rules.max_continuous_duty_hours:g} h = 24 + 4)",
+                    f"{end - start:g} h of continuous duty "
+                    f"(limit {rules.max_continuous_duty_hours:g} h = 24 + 4)",
                 )
             )
-    for (_, end), (start, _) in zip(periods, periods[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(periods):
         if start - end < rules.min_rest_hours - EPS:
             out.append(
                 Violation(
@@ -165,7 +167,7 @@ def _continuous_and_rest(program: Program, person: str, spans: list[tuple[float,
 
 def _hour(program: Program, hours: float) -> str:
     day = int(hours // 24)
-    return f"{_day(program, day)} {int(hours % 24):02d}:{int(round((hours % 1) * 60)) % 60:02d}"
+    return f"{_day(program, day)} {int(hours % 24):02d}:{round((hours % 1) * 60) % 60:02d}"
 
 
 def _supervision(program: Program, cov: Coverage) -> list[Violation]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -133,12 +134,14 @@ def n1_report(a: Analysis, limit_gaps: int = 10) -> list[dict[str, object]]:
                 "gaps": contingency.gap_slots(a.program, a.cov, [i], limit_gaps) if affected else [],
             }
         )
-    rows.sort(
-        key=lambda r: (-SEVERITY_RANK[str(r["severity"])], -int(r["gap_slots"]), -float(r["utilization"]))
-    )  # type: ignore[call-overload]
+    rows.sort(key=_n1_order)
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
+
+
+def _n1_order(row: dict[str, Any]) -> tuple[int, int, float]:
+    return (-SEVERITY_RANK[str(row["severity"])], -int(row["gap_slots"]), -float(row["utilization"]))
 
 
 def n2_report(a: Analysis, top: int = 10) -> dict[str, object]:

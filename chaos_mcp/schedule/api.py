@@ -103,18 +103,21 @@ def suggest_repair(
 
 
 def _summary(a: Analysis, n1: list[dict[str, object]], n2: dict[str, object] | None) -> str:
-    gaps = sum(1 for r in n1 if int(r["gap_slots"]) > 0)  # type: ignore[call-overload]
+    gaps = sum(1 for r in n1 if r["gap_slots"] != 0)
     critical = sum(1 for r in n1 if r["severity"] == "critical")
     text = (
-        f"Defense level {a.level.name}: coverage {a.coverage_pct:.1f}%, program utilization {a.util.rho:.2f}, "
-        f"{len(a.violations)} ACGME violation(s). N-1: {gaps} of {len(n1)} faculty leave gaps when lost "
-        f"({critical} critical)"
+        f"Defense level {a.level.name}: coverage {a.coverage_pct:.1f}%, "
+        f"program utilization {a.util.rho:.2f}, {len(a.violations)} ACGME violation(s). "
+        f"N-1: {gaps} of {len(n1)} faculty leave gaps when lost ({critical} critical)"
     )
     if n1:
         top = n1[0]
         text += f"; most critical {top['faculty_id']} ({top['gap_slots']} gap slot(s), {top['severity']})"
     if n2:
-        text += f". N-2: {n2['pairs_with_gaps']} of {n2['pairs_evaluated']} pairs leave gaps, {n2['pairs_critical']} critical"
+        text += (
+            f". N-2: {n2['pairs_with_gaps']} of {n2['pairs_evaluated']} pairs leave gaps, "
+            f"{n2['pairs_critical']} critical"
+        )
     return text + "."
 
 

@@ -1,12 +1,12 @@
 """N-1 and N-2 contingency, cascade simulation and the overall defense level.
 
-With ``slack = covering − required`` per slot, removing a set R raises a slot's shortfall
+With ``slack = covering - required`` per slot, removing a set R raises a slot's shortfall
 exactly when ``|R ∩ coverers| > slack``. For one person that is "covers a slot with
 slack ≤ 0"; for a pair {f, g} the shortfall added is
 
     n1[f] + n1[g] + |covers_f ∩ covers_g ∩ {slack = 1}|
 
-so all F·(F−1)/2 pairs come from one matrix product, with no pruning.
+so all F*(F-1)/2 pairs come from one matrix product, with no pruning.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class Coverage:
 
     @property
     def count(self) -> IntArray:
-        return self.covers.sum(axis=0, dtype=np.int64)
+        out: IntArray = self.covers.sum(axis=0, dtype=np.int64)
+        return out
 
     @property
     def slack(self) -> IntArray:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Problem:
-    code: str  # dangling_reference, overlapping_assignment, bad_hours, unknown_credential, wrong_shape, conflict_…
+    code: str  # e.g. dangling_reference, overlapping_assignment, bad_hours, wrong_shape, conflict_...
     where: str  # a JSON path or a person/service/block
     message: str
     severity: str = "error"  # error | warning

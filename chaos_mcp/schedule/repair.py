@@ -11,7 +11,6 @@ The whole call, model building included, stays within ``time_limit_s``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,12 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from chaos_mcp.schedule.coverage import Coverage, build_coverage
+from chaos_mcp.schedule.coverage import BoolArray, Coverage, IntArray, absent_matrix, build_coverage
 from chaos_mcp.schedule.model import COVERING_ROLES, Assignment, Program, block_label
 from chaos_mcp.schedule.utilization import SAFE_LINE, faculty_capacity
 
 MIN_SOLVER_S = 0.005
 GAP_LIMIT = 0.02  # stop once provably within 2 % of the best possible cost
+BUILD_SHARE = 0.8  # model building may use up to this share of the limit
+SOLVER_SHARE = 0.92  # of what is left: CP-SAT stops a little after its own limit
+SOLVER_STOP_S = 0.02  # and its workers take this long to wind down on a busy machine
+WORKERS = 8  # the full portfolio (LP-based workers prove these models fast) even on few cores
 STATUS = {
     cp_model.OPTIMAL: "optimal",
     cp_model.FEASIBLE: "feasible",
@@ -43,7 +46,9 @@ class Gap:
     candidates: tuple[int, ...]
 
 
-def repair(program: Program, time_limit_s: float, window_days: tuple[int, int] | None = None) -> dict[str, object]:
+def repair(
+    program: Program, time_limit_s: float, window_days: tuple[int, int] | None = None
+) -> dict[str, object]:
     started = time.perf_counter()
     cov = build_coverage(program)
     busy, week_load, duty = _existing(program)
@@ -59,26 +64,37 @@ def repair(program: Program, time_limit_s: float, window_days: tuple[int, int] |
     empty = [g for g in gaps if len(g.candidates) < g.deficit]
     if empty:
         return _answer(base, "no_feasible_repair", [], _candidate_reasons(program, cov, busy, empty), started)
-    model, x = _model(program, gaps, week_load, duty, cov)
+    deadline = started + time_limit_s * BUILD_SHARE
+    try:
+        if time.perf_counter() > deadline:
+            raise _OutOfTime
+        model, x = _model(program, gaps, week_load, duty, cov, deadline)
+    except _OutOfTime:
+        why = f"the {time_limit_s:g} s limit ran out while building the model ({len(gaps)} gap slot(s)); retry longer"
+        return _answer(base, "timeout_no_solution", [], [why], started)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(MIN_SOLVER_S, time_limit_s - (time.perf_counter() - started))
-    solver.parameters.num_workers = max(1, min(8, os.cpu_count() or 1))
+    remaining = time_limit_s - (time.perf_counter() - started)
+    budget = remaining * SOLVER_SHARE - SOLVER_STOP_S
+    solver.parameters.max_time_in_seconds = max(MIN_SOLVER_S, budget)
+    solver.parameters.num_workers = WORKERS
     solver.parameters.relative_gap_limit = GAP_LIMIT
-    code = solver.Solve(model)
+    code = solver.solve(model)
     status = STATUS.get(code, "timeout_no_solution")
     if status in ("optimal", "feasible"):
-        chosen = [(f, g) for (f, gi), var in x.items() for g in [gaps[gi]] if solver.Value(var)]
-        return _answer(base, status, _rows(program, cov, chosen), [], started, solver.WallTime())
+        chosen = [(f, g) for (f, gi), var in x.items() for g in [gaps[gi]] if solver.value(var)]
+        return _answer(base, status, _rows(program, cov, chosen), [], started, solver.wall_time)
     if status == "timeout_no_solution":
-        reasons = [f"the solver found no complete repair within {time_limit_s:g} s; retry with a longer limit"]
+        reasons = [
+            f"the solver found no complete repair within {time_limit_s:g} s; retry with a longer limit"
+        ]
     else:
         reasons = _capacity_reasons(program, gaps, week_load) or [
             "weekly capacity and the one-day-off-in-7 limit together leave no complete assignment"
         ]
-    return _answer(base, status, [], reasons, started, solver.WallTime())
+    return _answer(base, status, [], reasons, started, solver.wall_time)
 
 
-def _existing(program: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _existing(program: Program) -> tuple[BoolArray, IntArray, BoolArray]:
     """busy[f, block], week_load[f, week] and duty[f, day] from current covering assignments."""
     index = {f.id: i for i, f in enumerate(program.faculty)}
     n = len(program.faculty)
@@ -87,12 +103,24 @@ def _existing(program: Program) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         i = index.get(a.person)
         if i is not None and a.role in COVERING_ROLES and 0 <= a.block < program.blocks:
             busy[i, a.block] = True
-    weeks = (program.days + 6) // 7
-    padded = np.zeros((n, weeks * 14), dtype=np.int64)
-    padded[:, : program.blocks] = busy
-    week_load = padded.reshape(n, weeks, 14).sum(axis=2)
-    duty = busy.reshape(n, program.days, 2).any(axis=2)
-    return busy, week_load, duty
+    duty: BoolArray = busy.reshape(n, program.days, 2).any(axis=2)
+    return busy, _per_week(busy.astype(np.int64)), duty
+
+
+def _per_week(grid: IntArray) -> IntArray:
+    weeks = (grid.shape[1] + 13) // 14
+    padded = np.zeros((grid.shape[0], weeks * 14), dtype=grid.dtype)
+    padded[:, : grid.shape[1]] = grid
+    out: IntArray = padded.reshape(grid.shape[0], weeks, 14).sum(axis=2)
+    return out
+
+
+def week_capacity(program: Program) -> IntArray:
+    """(faculty, week) half-days each may work: weekly capacity scaled by the blocks present."""
+    present = _per_week((~absent_matrix(program, [f.id for f in program.faculty])).astype(np.int64))
+    per_block = np.array([f.half_days_per_week / 14.0 for f in program.faculty])[:, None]
+    out: IntArray = np.floor(present * per_block + 1e-9).astype(np.int64)
+    return out
 
 
 def _gaps(program: Program, cov: Coverage, busy: np.ndarray, window: tuple[int, int] | None) -> list[Gap]:
@@ -103,46 +131,60 @@ def _gaps(program: Program, cov: Coverage, busy: np.ndarray, window: tuple[int, 
         if window and not window[0] <= b // 2 <= window[1]:
             continue
         free = cov.eligible[:, slot] & ~busy[:, b] & ~cov.covers[:, slot]
-        out.append(Gap(int(slot), b, int(cov.slot_service[slot]), int(deficit[slot]), tuple(np.nonzero(free)[0])))
+        out.append(
+            Gap(int(slot), b, int(cov.slot_service[slot]), int(deficit[slot]), tuple(np.nonzero(free)[0]))
+        )
     return out
 
 
+class _OutOfTime(Exception):
+    """The time limit ran out while the model was being built."""
+
+
 def _model(
-    program: Program, gaps: list[Gap], week_load: np.ndarray, duty: np.ndarray, cov: Coverage
+    program: Program, gaps: list[Gap], week_load: np.ndarray, duty: np.ndarray, cov: Coverage, deadline: float
 ) -> tuple[cp_model.CpModel, dict[tuple[int, int], cp_model.IntVar]]:
     model = cp_model.CpModel()
     capacity = faculty_capacity(program)
     load = cov.covers.sum(axis=1).astype(np.float64)
     util = np.divide(load, capacity, out=np.zeros_like(load), where=capacity > 0)
+    week_cap = week_capacity(program)
     x: dict[tuple[int, int], cp_model.IntVar] = {}
     per_block: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
     per_week: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
     per_day: dict[tuple[int, int], list[cp_model.IntVar]] = defaultdict(list)
+    costs: list[int] = []
     for gi, gap in enumerate(gaps):
+        if gi % 16 == 0 and time.perf_counter() > deadline:
+            raise _OutOfTime
         options = []
+        week = gap.block // 14
         for f in gap.candidates:
-            var = model.NewBoolVar(f"x_{f}_{gi}")
+            var = model.new_bool_var(f"x_{f}_{gi}")
             x[(f, gi)] = var
             options.append(var)
+            costs.append(_cost(f, week, float(util[f]), week_load, week_cap))
             per_block[(f, gap.block)].append(var)
-            per_week[(f, gap.block // 14)].append(var)
+            per_week[(f, week)].append(var)
             per_day[(f, gap.block // 2)].append(var)
-        model.Add(sum(options) >= gap.deficit)
+        model.add(cp_model.LinearExpr.sum(options) >= gap.deficit)
     for vars_ in per_block.values():
-        model.AddAtMostOne(vars_)
-    penalties = []
+        if len(vars_) > 1:
+            model.add_at_most_one(vars_)
     for (f, week), vars_ in per_week.items():
-        cap = program.faculty[f].half_days_per_week
-        spare = cap - int(week_load[f, week])
-        model.Add(sum(vars_) <= max(0, spare))
-        safe = int(SAFE_LINE * cap) - int(week_load[f, week])
-        over = model.NewIntVar(0, len(vars_), f"over_{f}_{week}")
-        model.Add(over >= sum(vars_) - max(0, safe))
-        penalties.append(over)
-    _days_off(model, program, duty, per_day)
-    cost = [var * (10 + int(10 * float(util[f]))) for (f, _), var in x.items()]
-    model.Minimize(sum(cost) + 50 * sum(penalties))
+        spare = int(week_cap[f, week]) - int(week_load[f, week])
+        if spare < len(vars_):
+            model.add(cp_model.LinearExpr.sum(vars_) <= max(0, spare))
+    _days_off(model, program, duty, per_day, deadline)
+    model.minimize(cp_model.LinearExpr.weighted_sum(list(x.values()), costs))
     return model, x
+
+
+def _cost(f: int, week: int, util: float, week_load: np.ndarray, week_cap: np.ndarray) -> int:
+    """Prefer the least utilized overall and that week; past the 80 % safe line costs much more."""
+    cap = max(1, int(week_cap[f, week]))
+    week_share = (int(week_load[f, week]) + 1) / cap
+    return 10 + int(10 * util) + int(10 * week_share) + (40 if week_share > SAFE_LINE else 0)
 
 
 def _days_off(
@@ -150,29 +192,35 @@ def _days_off(
     program: Program,
     duty: np.ndarray,
     per_day: dict[tuple[int, int], list[cp_model.IntVar]],
+    deadline: float,
 ) -> None:
-    """No window of 7 consecutive days may become all duty days."""
+    """No window of 7 consecutive days may become all duty days (windows already over are left alone)."""
     limit = program.rules.max_consecutive_duty_days
+    width = limit + 1
     new_day: dict[tuple[int, int], cp_model.IntVar] = {}
     for (f, day), vars_ in per_day.items():
         if duty[f, day]:
             continue
-        y = model.NewBoolVar(f"d_{f}_{day}")
+        y = model.new_bool_var(f"d_{f}_{day}")
         for var in vars_:
-            model.AddImplication(var, y)
+            model.add_implication(var, y)
         new_day[(f, day)] = y
     by_faculty: dict[int, list[int]] = defaultdict(list)
     for f, day in new_day:
         by_faculty[f].append(day)
+    if program.days < width:
+        return
+    kernel = np.ones(width, dtype=np.int64)
     for f, days in by_faculty.items():
-        for start in {d - k for d in days for k in range(limit + 1)}:
-            window = range(max(0, start), min(program.days, start + limit + 1))
-            if len(window) <= limit:
-                continue
-            fixed = int(duty[f, window.start : window.stop].sum())
-            fresh = [new_day[(f, d)] for d in window if (f, d) in new_day]
-            if fixed + len(fresh) > limit and fixed <= limit:
-                model.Add(sum(fresh) <= limit - fixed)
+        if time.perf_counter() > deadline:
+            raise _OutOfTime
+        fresh = np.zeros(program.days, dtype=np.int64)
+        fresh[days] = 1
+        fixed_w = np.convolve(duty[f].astype(np.int64), kernel, mode="valid")
+        fresh_w = np.convolve(fresh, kernel, mode="valid")
+        for start in np.nonzero((fixed_w + fresh_w > limit) & (fixed_w <= limit))[0]:
+            window = [new_day[(f, d)] for d in range(int(start), int(start) + width) if fresh[d]]
+            model.add(cp_model.LinearExpr.sum(window) <= limit - int(fixed_w[start]))
 
 
 def _rows(program: Program, cov: Coverage, chosen: list[tuple[int, Gap]]) -> list[dict[str, object]]:
@@ -215,7 +263,8 @@ def _capacity_reasons(program: Program, gaps: list[Gap], week_load: np.ndarray) 
     for week, items in sorted(by_week.items()):
         needed = sum(g.deficit for g in items)
         people = {f for g in items for f in g.candidates}
-        spare = sum(max(0, program.faculty[f].half_days_per_week - int(week_load[f, week])) for f in people)
+        week_cap = week_capacity(program)
+        spare = sum(max(0, int(week_cap[f, week]) - int(week_load[f, week])) for f in people)
         if needed > spare:
             out.append(
                 f"week {week + 1}: {needed} slot(s) to fill but the eligible faculty have only {spare} "
@@ -248,9 +297,9 @@ def _answer(
 
 def apply_repair(program: Program, result: dict[str, object]) -> Program:
     """The program with a repair's assignments added (for before/after reports and tests)."""
-    rows = result.get("assignments") or []
+    rows = result.get("assignments")
+    assert isinstance(rows, list), "not a repair result: no 'assignments' list"
     extra = tuple(
-        Assignment(str(r["faculty_id"]), int(r["block"]), str(r["service"]), "primary")
-        for r in rows  # type: ignore[union-attr]
+        Assignment(str(r["faculty_id"]), int(r["block"]), str(r["service"]), "primary") for r in rows
     )
     return program.replace(assignments=program.assignments + extra)

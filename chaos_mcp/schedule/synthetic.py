@@ -3,8 +3,8 @@
 Defaults give ~12 faculty and 17 residents; it scales to 100 faculty, 200 residents and a
 full year (730 blocks). The result is mostly compliant by construction: residents work at
 most six days a week, 12 h a day, and are only placed where faculty can supervise them;
-faculty demand is calibrated to 62–70 % of capacity and spread greedily, with noise, so
-utilization sits around 0.6–0.75 and the busiest member's loss opens real gaps.
+faculty demand is calibrated to 62-70 % of capacity and spread greedily, with noise, so
+utilization sits around 0.6-0.75 and the busiest member's loss opens real gaps.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from chaos_mcp.schedule.model import (
 START = date(2025, 7, 1)
 CREDENTIALS = ("BLS", "ACLS", "procedures", "obstetrics", "PALS")
 SPECIALTIES = ("family_medicine", "internal_medicine", "pediatrics", "geriatrics", "sports_medicine")
-SURNAMES = (
+SURNAMES = tuple(
     "Adams Baker Chen Diaz Evans Fischer Garcia Hughes Ito Jensen Kim Lopez Moreau Nakamura Okafor "
-    "Patel Quinn Rossi Silva Tanaka Usman Varga Weber Xu Yilmaz Zhou"
-).split()
+    "Patel Quinn Rossi Silva Tanaka Usman Varga Weber Xu Yilmaz Zhou".split(" ")
+)
 WEEKDAYS = (0, 1, 2, 3, 4)
 ALL_DAYS = (0, 1, 2, 3, 4, 5, 6)
 # (name, days, halves, required credentials, resident-facing)
@@ -104,7 +104,7 @@ def _residents(n: int) -> tuple[Resident, ...]:
 
 
 def _services(faculty: tuple[Faculty, ...], days: int) -> tuple[Service, ...]:
-    """Copies of the templates, then minimum-faculty bumps until demand is 62–70 % of capacity."""
+    """Copies of the templates, then minimum-faculty bumps until demand is 62-70 % of capacity."""
     capacity_week = sum(f.half_days_per_week for f in faculty)
     per_week = {"inpatient": 14, "clinic": 10, "procedures": 5, "obstetrics": 14}
     copies = max(1, int(TARGET_LOW * capacity_week / sum(per_week.values())))
@@ -167,7 +167,8 @@ def _duty_blocks(
     blocks = np.arange(first, last)
     weekday = (program.start.weekday() + blocks // 2) % 7
     keep = (grid[first:last, s] > 0) & (weekday != day_off)
-    return blocks[keep]
+    out: np.ndarray = blocks[keep]
+    return out
 
 
 def _staff(rng: np.random.Generator, program: Program) -> list[Assignment]:

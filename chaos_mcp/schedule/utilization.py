@@ -32,7 +32,7 @@ def level_of(rho: float) -> Level:
 
 
 def wait_multiplier(rho: float) -> float | None:
-    """ρ/(1−ρ): how much longer work waits as utilization climbs; None at or past saturation."""
+    """rho/(1-rho): how much longer work waits as utilization climbs; None at or past saturation."""
     return None if rho >= 1.0 else rho / (1.0 - rho)
 
 
@@ -44,7 +44,10 @@ class Utilization:
 
     @property
     def per_faculty(self) -> FloatArray:
-        return np.divide(self.load, self.capacity, out=np.zeros_like(self.load), where=self.capacity > 0)
+        out: FloatArray = np.divide(
+            self.load, self.capacity, out=np.zeros_like(self.load), where=self.capacity > 0
+        )
+        return out
 
     @property
     def rho(self) -> float:
@@ -61,7 +64,8 @@ def faculty_capacity(program: Program) -> FloatArray:
     ids = [f.id for f in program.faculty]
     present = (~absent_matrix(program, ids)).sum(axis=1)
     per_block = np.array([f.half_days_per_week / 14.0 for f in program.faculty], dtype=np.float64)
-    return per_block * present
+    out: FloatArray = per_block * present
+    return out
 
 
 def utilization(program: Program, coverage: Coverage) -> Utilization:

@@ -131,7 +131,8 @@ def _assignments(program: Program) -> list[Problem]:
                 Problem(
                     "overlapping_assignment",
                     where,
-                    f"{a.person} is assigned twice at {block_label(program, a.block)}: {seen[key]} and {a.service}",
+                    f"{a.person} is assigned twice at {block_label(program, a.block)}: "
+                    f"{seen[key]} and {a.service}",
                 )
             )
         seen[key] = a.service
@@ -144,7 +145,8 @@ def _assignments(program: Program) -> list[Problem]:
                     Problem(
                         "uncredentialed_assignment",
                         where,
-                        f"{fac.id} covers {svc.id} at {block_label(program, a.block)} without valid {', '.join(missing)}",
+                        f"{fac.id} covers {svc.id} at {block_label(program, a.block)} "
+                        f"without valid {', '.join(missing)}",
                         "warning",
                     )
                 )
@@ -169,7 +171,8 @@ def _absences(program: Program) -> list[Problem]:
                 Problem(
                     "block_out_of_range",
                     where,
-                    f"absence blocks {ab.start_block}..{ab.end_block} must satisfy 0 ≤ start ≤ end ≤ {program.blocks - 1}",
+                    f"absence blocks {ab.start_block}..{ab.end_block} must satisfy "
+                    f"0 <= start <= end <= {program.blocks - 1}",
                 )
             )
     return out
@@ -188,7 +191,7 @@ def _conflicts(program: Program) -> list[Problem]:
                         "conflict_unheld_credential",
                         s.id,
                         f"service {s.id} requires credential {name!r} that no available faculty holds; "
-                        "every one of its blocks is uncovered until someone is credentialed or the requirement dropped",
+                        "its blocks stay uncovered until someone is credentialed or the requirement is dropped",
                     )
                 )
         if s.min_faculty > len(active):
@@ -196,7 +199,8 @@ def _conflicts(program: Program) -> list[Problem]:
                 Problem(
                     "conflict_min_faculty",
                     s.id,
-                    f"service {s.id} requires {s.min_faculty} faculty per block but only {len(active)} are available",
+                    f"service {s.id} requires {s.min_faculty} faculty per block "
+                    f"but only {len(active)} are available",
                 )
             )
     return out

@@ -18,7 +18,9 @@ ERAS = ["legacy", "auto"]
 
 def settings_with_journal(tmp_path: Path, base: Settings | None = None) -> Settings:
     base = base or embedded_default()
-    return base.model_copy(update={"journal": JournalSettings(url=f"sqlite:///{tmp_path / 'journal.sqlite3'}")})
+    return base.model_copy(
+        update={"journal": JournalSettings(url=f"sqlite:///{tmp_path / 'journal.sqlite3'}")}
+    )
 
 
 @pytest.fixture(params=ERAS)

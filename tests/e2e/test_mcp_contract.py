@@ -12,8 +12,17 @@ from tests.helpers import valid_design
 pytestmark = pytest.mark.anyio
 
 TOOLS = {
-    "design_experiment", "measure_steady_state", "inject_failure", "rollback", "generate_report", "abort_all",
-    "list_targets", "list_scenarios", "get_experiment", "list_experiments", "analyze_contingency",
+    "design_experiment",
+    "measure_steady_state",
+    "inject_failure",
+    "rollback",
+    "generate_report",
+    "abort_all",
+    "list_targets",
+    "list_scenarios",
+    "get_experiment",
+    "list_experiments",
+    "analyze_contingency",
 }
 
 
@@ -44,8 +53,12 @@ async def test_an_empty_design_names_all_seven_required_fields_in_one_error(clie
 async def test_vague_input_is_refused_field_by_field(client: Client) -> None:
     result = await client.call_tool(
         "design_experiment",
-        valid_design(hypothesis="When [failure condition], the system should [expected behavior].",
-                     duration="1 hour", target_component="prod", rollback_plan=[]),
+        valid_design(
+            hypothesis="When [failure condition], the system should [expected behavior].",
+            duration="1 hour",
+            target_component="prod",
+            rollback_plan=[],
+        ),
     )
     text = result_text(result)
     assert result.is_error

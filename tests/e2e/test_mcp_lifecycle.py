@@ -17,21 +17,31 @@ async def test_the_n1_experiment_runs_end_to_end_with_refusals_out_of_order(clie
     experiment_id = plan["experiment_id"]
     assert plan["state"] == "designed" and plan["next"] == "measure_steady_state"
 
-    early = await client.call_tool("inject_failure", {"experiment_id": experiment_id, "environment": "test",
-                                                      "target_component": "schedule"})
-    assert early.is_error and "measure_steady_state" in result_text(early) and "'designed'" in result_text(early)
+    early = await client.call_tool(
+        "inject_failure",
+        {"experiment_id": experiment_id, "environment": "test", "target_component": "schedule"},
+    )
+    assert (
+        early.is_error and "measure_steady_state" in result_text(early) and "'designed'" in result_text(early)
+    )
     early_report = await client.call_tool("generate_report", {"experiment_id": experiment_id})
     assert early_report.is_error and "rolled back" in result_text(early_report)
 
     baseline = result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
     assert baseline["phase"] == "baseline" and baseline["steady"] is True
 
-    drift = await client.call_tool("inject_failure", {"experiment_id": experiment_id, "environment": "staging",
-                                                      "target_component": "schedule"})
+    drift = await client.call_tool(
+        "inject_failure",
+        {"experiment_id": experiment_id, "environment": "staging", "target_component": "schedule"},
+    )
     assert drift.is_error and "context drift" in result_text(drift)
 
-    injected = result_data(await client.call_tool(
-        "inject_failure", {"experiment_id": experiment_id, "environment": "test", "target_component": "schedule"}))
+    injected = result_data(
+        await client.call_tool(
+            "inject_failure",
+            {"experiment_id": experiment_id, "environment": "test", "target_component": "schedule"},
+        )
+    )
     assert injected["state"] == "injected" and injected["deadline"]
 
     during = result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
@@ -54,18 +64,29 @@ async def test_the_n1_experiment_runs_end_to_end_with_refusals_out_of_order(clie
     record = result_data(await client.call_tool("get_experiment", {"experiment_id": experiment_id}))
     assert record["state"] == "reported"
     kinds = [e["kind"] for e in record["events"]]
-    for kind in ("designed", "measurement", "fault_written_ahead", "injected", "fault_reverted", "rollback",
-                 "reported"):
+    for kind in (
+        "designed",
+        "measurement",
+        "fault_written_ahead",
+        "faults_injected",
+        "fault_reverted",
+        "rollback",
+        "reported",
+    ):
         assert kind in kinds
-    assert kinds.index("fault_written_ahead") < kinds.index("injected")
+    assert kinds.index("fault_written_ahead") < kinds.index("faults_injected")
 
 
 async def test_the_kill_switch_reverts_and_refuses_until_re_armed(client: Client) -> None:
     plan = result_data(await client.call_tool("design_experiment", valid_design()))
     experiment_id = plan["experiment_id"]
     result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
-    result_data(await client.call_tool("inject_failure", {"experiment_id": experiment_id, "environment": "test",
-                                                          "target_component": "schedule"}))
+    result_data(
+        await client.call_tool(
+            "inject_failure",
+            {"experiment_id": experiment_id, "environment": "test", "target_component": "schedule"},
+        )
+    )
     aborted = result_data(await client.call_tool("abort_all", {"reason": "test of the kill switch"}))
     assert aborted["aborted"] == [experiment_id]
     assert all(s["status"] == "COMPLETE" for s in aborted["reverted"])
@@ -74,6 +95,7 @@ async def test_the_kill_switch_reverts_and_refuses_until_re_armed(client: Client
 
     second = result_data(await client.call_tool("design_experiment", valid_design()))["experiment_id"]
     result_data(await client.call_tool("measure_steady_state", {"experiment_id": second}))
-    refused = await client.call_tool("inject_failure", {"experiment_id": second, "environment": "test",
-                                                        "target_component": "schedule"})
+    refused = await client.call_tool(
+        "inject_failure", {"experiment_id": second, "environment": "test", "target_component": "schedule"}
+    )
     assert refused.is_error and "chaos-mcp arm" in result_text(refused)

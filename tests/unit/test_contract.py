@@ -79,7 +79,9 @@ def test_blast_radius_must_be_structured_and_include_the_target() -> None:
     assert "blast_radius" in problems(valid_design(blast_radius="single service"))
     found = problems(valid_design(blast_radius={"scope": "x only", "targets": ["cache"]}))
     assert "must include target_component" in found["blast_radius.targets"]
-    found = problems(valid_design(blast_radius={"scope": "x only", "max_rows": 0, "max_traffic_percent": 150}))
+    found = problems(
+        valid_design(blast_radius={"scope": "x only", "max_rows": 0, "max_traffic_percent": 150})
+    )
     assert "blast_radius.max_rows" in found and "blast_radius.max_traffic_percent" in found
 
 
@@ -90,9 +92,13 @@ def test_rollback_plan_must_be_a_non_empty_list_of_steps() -> None:
 
 def test_criteria_accept_text_or_objects_and_refuse_the_unreadable() -> None:
     design = validate_design(
-        valid_design(success_criteria=["recovery_time < 2 min", {"metric": "coverage_pct", "op": ">=",
-                                                                 "threshold": 100, "unit": "%"}],
-                     abort_conditions=["error_rate > 50%"]),
+        valid_design(
+            success_criteria=[
+                "recovery_time < 2 min",
+                {"metric": "coverage_pct", "op": ">=", "threshold": 100, "unit": "%"},
+            ],
+            abort_conditions=["error_rate > 50%"],
+        ),
         multi_target_settings(),
     )
     assert design.success_criteria[0].threshold == 2 and design.success_criteria[0].unit == "min"

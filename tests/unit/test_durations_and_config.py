@@ -14,7 +14,15 @@ from tests.helpers import SECRET_PASSWORD, multi_target_settings
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(30, 30), ("30s", 30), ("5 minutes", 300), ("PT5M", 300), ("PT1M30S", 90), ("1.5m", 90), ("250ms", 0.25)],
+    [
+        (30, 30),
+        ("30s", 30),
+        ("5 minutes", 300),
+        ("PT5M", 300),
+        ("PT1M30S", 90),
+        ("1.5m", 90),
+        ("250ms", 0.25),
+    ],
 )
 def test_parse_duration_reads_numbers_words_and_iso_8601(text: object, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
@@ -22,7 +30,7 @@ def test_parse_duration_reads_numbers_words_and_iso_8601(text: object, seconds: 
 
 @pytest.mark.parametrize("text", ["soon", "", "P", "PT", True, None, "-3s", float("nan")])
 def test_parse_duration_refuses_what_it_cannot_read_and_says_what_is_accepted(text: object) -> None:
-    with pytest.raises(DurationError, match="accepted|positive|finite"):
+    with pytest.raises(DurationError, match=r"accepted|positive|finite"):
         parse_duration(text)
 
 
@@ -45,7 +53,9 @@ def test_no_file_means_the_embedded_default(tmp_path: Path, monkeypatch: pytest.
     assert settings.targets["schedule"].kind == "schedule"
 
 
-def test_config_is_found_through_the_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_is_found_through_the_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "elsewhere.toml"
     path.write_text('[targets.c]\nkind = "redis"\nenvironment = "test"\nurl = "redis://127.0.0.1:6379/0"\n')
     monkeypatch.setenv("CHAOS_MCP_CONFIG", str(path))

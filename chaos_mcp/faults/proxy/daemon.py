@@ -12,8 +12,10 @@ import argparse
 import asyncio
 import contextlib
 import resource
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 
 import structlog
 import uvicorn
@@ -35,6 +37,14 @@ def raise_fd_limit(wanted: int = WANTED_FILES) -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its signal handling: the daemon (or the embedding program) owns signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class ProxyDaemon:
@@ -62,7 +72,7 @@ class ProxyDaemon:
         config = uvicorn.Config(
             build_app(self.registry), log_config=None, access_log=False, lifespan="off", log_level="warning"
         )
-        self._server = uvicorn.Server(config)
+        self._server = _ApiServer(config)
         self._task = asyncio.get_running_loop().create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():
@@ -84,9 +94,12 @@ class ProxyDaemon:
         if self._task is not None:
             await self._task
 
-    async def stop(self) -> None:
+    def request_stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+
+    async def stop(self) -> None:
+        self.request_stop()
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
@@ -104,12 +117,17 @@ async def serve(host: str = "127.0.0.1", port: int = 8474, settings: Settings | 
     """Run the daemon until it is told to exit (SIGINT/SIGTERM) or cancelled."""
     daemon = ProxyDaemon(host, port)
     await daemon.start()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, daemon.request_stop)
     try:
         if settings is not None:
             await daemon.create_from_settings(settings)
         await daemon.wait()
     finally:
         await daemon.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def _parser() -> argparse.ArgumentParser:

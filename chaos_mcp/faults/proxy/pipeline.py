@@ -121,11 +121,13 @@ class Stage:
             await self._wait(self.input, None if deadline is None else deadline - time.monotonic())
 
     async def sleep(self, seconds: float) -> bool:
-        if self.interrupted:
-            return False
-        if seconds > 0:
-            await self._wait(None, seconds)
-        return not self.interrupted
+        deadline = time.monotonic() + seconds
+        while not self.interrupted:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            await self._wait(None, remaining)  # loop: uvloop's timers are ms-grained and may fire early
+        return False
 
     async def _wait(self, channel: Channel | None, seconds: float | None) -> None:
         loop = asyncio.get_running_loop()

@@ -172,7 +172,8 @@ def toxic_entry(data: dict[str, Any]) -> ToxicEntry:
     if not 0.0 <= float(toxicity) <= 1.0:
         raise ProxyError(f"toxicity: expected a number from 0 to 1, got {toxicity}", 400)
     try:
-        toxic = build_toxic(type_name, data.get("attributes") or {})
+        attributes = data.get("attributes")
+        toxic = build_toxic(type_name, {} if attributes is None else attributes)
     except ToxicError as exc:
         raise ProxyError(str(exc), 400) from None
     if stream not in toxic.streams:

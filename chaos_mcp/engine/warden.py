@@ -1,0 +1,69 @@
+"""The dead-man switch: a detached process that reverts an experiment's faults at its deadline.
+
+It outlives the MCP server (its own session, no shared pipes), reads everything it needs from
+the journal, and exits as soon as nothing of the experiment is left active. Faults that expire
+on their own (proxy toxics, Redis pauses, lock holders, ballast) are reverted by both; revert is
+idempotent.
+
+    python -m chaos_mcp.engine.warden JOURNAL_URL EXPERIMENT_ID DEADLINE
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import anyio
+
+GRACE = 0.2
+POLL = 0.25
+
+
+def spawn_warden(journal_url: str, experiment_id: str, deadline: float) -> int | None:
+    """Start the warden for one experiment; None when the journal cannot be shared (in memory)."""
+    if ":memory:" in journal_url or journal_url in ("sqlite://", "sqlite:///"):
+        return None
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chaos_mcp.engine.warden", journal_url, experiment_id, repr(deadline)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    return process.pid
+
+
+async def watch(journal_url: str, experiment_id: str, deadline: float) -> int:
+    from chaos_mcp.engine.journal import Journal
+    from chaos_mcp.engine.reverter import revert_faults
+
+    journal = Journal(journal_url)
+    try:
+        while True:
+            active = [f for f in journal.faults(experiment_id) if f.status in ("pending", "injected")]
+            if not active:
+                return 0
+            if time.time() >= deadline + GRACE:
+                steps = await revert_faults(journal, active)
+                journal.append(
+                    experiment_id,
+                    "auto_reverted",
+                    {"reason": "deadline reached (warden)", "steps": steps, "by": "warden"},
+                )
+                return 0 if all(s["status"] == "COMPLETE" for s in steps) else 1
+            await anyio.sleep(min(POLL, max(0.01, deadline + GRACE - time.time())))
+    finally:
+        journal.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    journal_url, experiment_id, deadline = (argv or sys.argv[1:])[:3]
+    return anyio.run(watch, journal_url, experiment_id, float(deadline))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Blast radius measured: which targets moved beyond their baseline while the faults acted.
+
+A metric moved when some window observation differs from the baseline by more than both a
+relative share of the baseline and an absolute floor for its unit (so a latency going from
+0.4 ms to 0.6 ms is not "movement"). Movement of a target outside the declared blast radius
+(and not the experiment's own target) is blast-radius expansion.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos_mcp.reports.journal_view import ExperimentView
+
+RELATIVE = 0.2
+FLOORS = {"ms": 20.0, "s": 0.02, "ratio": 0.01, "%": 1.0, "count": 1.0, "level": 1.0, "bool": 1.0}
+IGNORED = frozenset({"probe_timeout"})
+
+
+def moved(base: float, now: float, unit: str) -> bool:
+    return abs(now - base) > max(abs(base) * RELATIVE, FLOORS.get(unit, 1e-9))
+
+
+def blast_radius(view: ExperimentView) -> dict[str, Any]:
+    design = view.design
+    declared = list(dict.fromkeys([design.target_component, *design.blast_radius.targets]))
+    baseline, window = view.baseline(), view.window()
+    result: dict[str, Any] = {
+        "declared": declared,
+        "scope": design.blast_radius.scope,
+        "routes": design.blast_radius.routes,
+        "measured": baseline is not None and bool(window),
+        "observations": len(window),
+        "moved": [],
+        "expansion": [],
+        "probe_timeouts": _timeouts(view),
+    }
+    if baseline is None or not window:
+        result["note"] = "no baseline and window observations to compare"
+        return result
+    changes: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in baseline.measurements:
+        if m["labels"] or m["metric"] in IGNORED:
+            continue
+        before = float(m["value"])
+        for observation in window:
+            now = observation.value(m["probe"], m["metric"])
+            if now is None or not moved(before, now, m["unit"]):
+                continue
+            key = (m["probe"], m["metric"])
+            change = changes.setdefault(
+                key, {"metric": m["metric"], "unit": m["unit"], "baseline": before, "peak": now}
+            )
+            if abs(now - before) > abs(change["peak"] - before):
+                change["peak"] = now
+    targets: dict[str, list[dict[str, Any]]] = {}
+    for (probe, _), change in sorted(changes.items()):
+        targets.setdefault(probe, []).append(change)
+    result["moved"] = [{"target": t, "metrics": ms} for t, ms in targets.items()]
+    result["expansion"] = sorted(set(targets) - set(declared))
+    result["compared"] = sorted({m["probe"] for m in baseline.measurements})
+    return result
+
+
+def _timeouts(view: ExperimentView) -> list[str]:
+    found = {
+        str(m["probe"])
+        for observation in view.window()
+        for m in observation.measurements
+        if m["metric"] == "probe_timeout"
+    }
+    return sorted(found)

@@ -1,0 +1,195 @@
+"""The results table: success criteria judged against the whole window, detection and recovery.
+
+A criterion about the system under failure must hold in every observation of the window, so
+its "actual" is the worst value observed (the largest for `<`, the smallest for `>`), with
+the number of observations it was judged on. `recovery_time` comes from the rollback's
+recovery measurement and `detection_time` from the first change of a detection signal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos_mcp.criteria import Criterion
+from chaos_mcp.durations import format_duration
+from chaos_mcp.engine.recovery import recovery_bound
+from chaos_mcp.engine.verdicts import Verdict, evaluate
+from chaos_mcp.probes.base import Measurement
+from chaos_mcp.reports.journal_view import ExperimentView, Observation
+
+# Metrics through which a system under test raises a signal (health turning degraded, a
+# defense level rising, an alert firing): their first change after injection is detection.
+SIGNAL_METRICS = ("healthy", "defense_level")
+DERIVED = ("recovery_time", "detection_time")
+
+
+def is_signal(metric: str) -> bool:
+    return metric in SIGNAL_METRICS or "alert" in metric.lower()
+
+
+def measurements_of(observation: Observation) -> list[Measurement]:
+    fields = ("probe", "metric", "value", "unit", "samples", "started_at", "ended_at", "labels", "note")
+    return [Measurement(**{k: m[k] for k in fields if k in m}) for m in observation.measurements]
+
+
+def detection(view: ExperimentView) -> dict[str, Any] | None:
+    """From injection to the first change of a signal metric; None when nothing watches one."""
+    baseline, injected_at = view.baseline(), view.injected_at
+    if baseline is None or injected_at is None:
+        return None
+    signals = {
+        (m["probe"], m["metric"]): float(m["value"])
+        for m in baseline.measurements
+        if not m["labels"] and is_signal(m["metric"])
+    }
+    if not signals:
+        return None
+    watched = sorted(f"{p}.{m}" for p, m in signals)
+    for observation in sorted(view.window(), key=lambda o: o.at):
+        for (probe, metric), before in sorted(signals.items()):
+            after = observation.value(probe, metric)
+            if after is not None and after != before:
+                return {
+                    "detected": True,
+                    "detection_time_s": round(max(0.0, observation.at - injected_at), 3),
+                    "signal": f"{probe}.{metric}",
+                    "before": before,
+                    "after": after,
+                    "watched": watched,
+                }
+    return {
+        "detected": False,
+        "detection_time_s": None,
+        "watched": watched,
+        "observations": len(view.window()),
+    }
+
+
+def _worst(criterion: Criterion, verdicts: list[Verdict]) -> Verdict:
+    measured = [v for v in verdicts if v.actual is not None]
+    if not measured:
+        return verdicts[-1]
+    pool = [v for v in measured if not v.passed] or measured
+    if criterion.op in ("<", "<="):
+        return max(pool, key=lambda v: v.actual or 0.0)
+    if criterion.op in (">", ">="):
+        return min(pool, key=lambda v: v.actual or 0.0)
+    return pool[0]
+
+
+def _row(verdict: Verdict, source: str, observations: int = 0) -> dict[str, Any]:
+    row = verdict.as_dict()
+    row["source"] = source
+    row["observations"] = observations
+    row["status"] = "PASS" if verdict.passed else "FAIL"
+    row["actual_text"] = actual_text(verdict.actual, verdict.unit)
+    return row
+
+
+def actual_text(value: float | None, unit: str) -> str:
+    if value is None:
+        return "not measured"
+    if unit == "s":
+        return format_duration(value)
+    if unit in ("%", ""):
+        return f"{value:g}{unit}"
+    return f"{value:g} {unit}"
+
+
+def window_verdict(criterion: Criterion, window: list[Observation]) -> dict[str, Any]:
+    verdicts = [evaluate(criterion, measurements_of(o)) for o in window]
+    if not verdicts:
+        none = Verdict(criterion, None, criterion.unit, False, "no observation during the window")
+        return _row(none, "window", 0)
+    return _row(_worst(criterion, verdicts), "window", len(verdicts))
+
+
+def derived_verdict(criterion: Criterion, value: float | None, note: str, source: str) -> dict[str, Any]:
+    measurements = [] if value is None else [Measurement("experiment", criterion.metric, value, "s")]
+    verdict = evaluate(criterion.model_copy(update={"metric": criterion.metric.rpartition(".")[2]}), measurements)
+    if value is None:
+        verdict = Verdict(criterion, None, "s", False, note)
+    return _row(verdict, source, 1 if value is not None else 0)
+
+
+def results(view: ExperimentView, detected: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """One row per success criterion, then detection and recovery time when no criterion names them."""
+    rows: list[dict[str, Any]] = []
+    recovery = (view.rollback or {}).get("recovery") or {}
+    window = view.window()
+    for criterion in view.design.success_criteria:
+        name = criterion.metric.rpartition(".")[2]
+        if name == "recovery_time":
+            note = recovery.get("why") or "rollback did not measure recovery"
+            rows.append(derived_verdict(criterion, recovery.get("recovery_time_s"), note, "rollback"))
+        elif name == "detection_time":
+            value = (detected or {}).get("detection_time_s")
+            note = _no_detection_note(detected)
+            rows.append(derived_verdict(criterion, value, note, "detection"))
+        else:
+            rows.append(window_verdict(criterion, window))
+    if not view.design.success_criteria:
+        rows += [window_verdict(c, window) for c in _steady_state(view)]
+    named = {r["metric"].rpartition(".")[2] for r in rows}
+    if detected is not None and "detection_time" not in named:
+        rows.append(_info_detection(detected))
+    if recovery and "recovery_time" not in named:
+        rows.append(_info_recovery(recovery, recovery_bound(view.design)))
+    return rows
+
+
+def _steady_state(view: ExperimentView) -> list[Criterion]:
+    baseline = view.baseline_event()
+    if view.design.steady_state or baseline is None:
+        return list(view.design.steady_state)
+    from chaos_mcp.criteria import parse_criterion
+
+    return [parse_criterion(v["criterion"]) for v in baseline.get("verdicts", [])]
+
+
+def _no_detection_note(detected: dict[str, Any] | None) -> str:
+    if detected is None:
+        return "no detection signal is probed (health, defense_level or an alert metric)"
+    return f"no change of {', '.join(detected['watched'])} in {detected.get('observations', 0)} observation(s)"
+
+
+def _info_detection(detected: dict[str, Any]) -> dict[str, Any]:
+    found = detected["detected"]
+    return {
+        "criterion": "",
+        "metric": "detection_time",
+        "expected": "a signal change (no criterion given)",
+        "actual": detected["detection_time_s"],
+        "unit": "s",
+        "actual_text": (
+            f"{format_duration(detected['detection_time_s'])} "
+            f"({detected['signal']} {detected['before']:g} → {detected['after']:g})"
+            if found
+            else "never"
+        ),
+        "passed": found,
+        "status": "PASS" if found else "FAIL",
+        "note": "" if found else _no_detection_note(detected),
+        "probe": "",
+        "source": "detection",
+        "observations": detected.get("observations", 1),
+    }
+
+
+def _info_recovery(recovery: dict[str, Any], bound_s: float) -> dict[str, Any]:
+    recovered = bool(recovery.get("recovered"))
+    bound = recovery.get("bound_s") or bound_s
+    return {
+        "criterion": "",
+        "metric": "recovery_time",
+        "expected": "steady state back" + (f" within {format_duration(bound)}" if bound else ""),
+        "actual": recovery.get("recovery_time_s"),
+        "unit": "s",
+        "actual_text": format_duration(recovery["recovery_time_s"]) if recovered else "not recovered",
+        "passed": recovered,
+        "status": "PASS" if recovered else "FAIL",
+        "note": recovery.get("why", ""),
+        "probe": "",
+        "source": "rollback",
+        "observations": recovery.get("samples", 0),
+    }
