@@ -115,7 +115,8 @@ def main() -> None:
             f"repair N-1 gap ({ids[busiest]}), first 28 days",
             f"{t_rep * 1000:.0f} ms",
             "",
-            f"target ≤ 2 s; {result['status']}, {result['changes']} change(s) for {result['uncovered_before']} gap(s)",
+            f"target ≤ 2 s; {result['status']}, "
+            f"{result['changes']} change(s) for {result['uncovered_before']} gap(s)",
         )
     )
     t_full, full = best_of(1, lambda: repair(removed, 30.0))

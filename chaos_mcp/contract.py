@@ -524,6 +524,9 @@ def _check_scenario(
             where = ".".join(str(p) for p in error["loc"])
             check.add(f"parameters.{where}", f"{_pydantic_message(error)} (scenario {name})")
         return name, {}
+    if target is not None and target_name is not None and target.kind in scenario.target_kinds:
+        for problem in scenario.check_parameters(validated, target_name, target):
+            check.add("parameters", f"{problem} (scenario {name})")
     return name, validated.model_dump(mode="json")
 
 

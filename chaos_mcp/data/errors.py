@@ -1,10 +1,10 @@
 """Errors of data chaos. One root, under the fault contract's error so the engine handles them alike.
 
-    FaultError (chaos_mcp.faults.base)
-    └── DataError          data chaos cannot go on; the message says what was wrong and what to do
-        ├── MappingError   the table/column mapping does not match the database; `problems` names each
-        └── RestoreConflict rows the application changed during the window were left alone;
-                            `conflicts` lists each (table, key, what the fault did, why it was left)
+FaultError (chaos_mcp.faults.base)
+└── DataError          data chaos cannot go on; the message says what was wrong and what to do
+    ├── MappingError   the table/column mapping does not match the database; `problems` names each
+    └── RestoreConflict rows the application changed during the window were left alone;
+                        `conflicts` lists each (table, key, what the fault did, why it was left)
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ class DataError(FaultError):
 class MappingError(DataError):
     def __init__(self, where: str, problems: list[str]) -> None:
         self.problems = problems
-        lines = [f"{where}: the table/column mapping does not match the database ({len(problems)} problem(s)):"]
+        lines = [
+            f"{where}: the table/column mapping does not match the database ({len(problems)} problem(s)):"
+        ]
         lines += [f"- {p}" for p in problems]
         lines.append(
             "Nothing was touched. Fix [targets.NAME.mapping] in chaos.toml (logical name = physical name; "
@@ -35,7 +37,9 @@ class RestoreConflict(DataError):
             f"{where}: restored {restored} row(s) exactly, but {len(conflicts)} row(s) were changed by "
             "someone else while the fault was active and were left as they are (never overwritten):"
         ]
-        lines += [f"- {c['table']} {c['key']}: {c['reason']} (the fault had: {c['what']})" for c in conflicts[:50]]
+        lines += [
+            f"- {c['table']} {c['key']}: {c['reason']} (the fault had: {c['what']})" for c in conflicts[:50]
+        ]
         if len(conflicts) > 50:
             lines.append(f"- … and {len(conflicts) - 50} more")
         lines.append("A person must decide each of these rows; the journal record holds the original image.")

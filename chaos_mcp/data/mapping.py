@@ -106,7 +106,7 @@ def live_problems(conn: psycopg.Connection[Any], mapping: Mapping) -> list[str]:
     """Every table or column the mapping names that the database lacks, and keys that are not unique."""
     problems = []
     for t in mapping.values():
-        row = conn.execute("SELECT to_regclass(%s)::oid", (_quoted(t.table),)).fetchone()
+        row = conn.execute("SELECT to_regclass(%s)::oid", (quoted(t.table),)).fetchone()
         oid = row[0] if row else None
         if oid is None:
             problems.append(f"table {t.table!r} (logical {t.logical}) does not exist")
@@ -138,7 +138,7 @@ def check_live(conn: psycopg.Connection[Any], mapping: Mapping, where: str = "ma
         raise MappingError(where, problems)
 
 
-def _quoted(table: str) -> str:
+def quoted(table: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
 
 

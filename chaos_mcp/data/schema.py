@@ -6,6 +6,7 @@ Used by the tests and the demo; a real system keeps its own tables and maps them
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from importlib import resources
 
@@ -28,18 +29,27 @@ def migrate(dsn: str) -> None:
 
 def seed(dsn: str, program: Program) -> dict[str, int]:
     """Replace the reference tables' rows with `program` (one transaction); rows written per table."""
-    people = [
-        (f.id, f.name, "faculty", f.role, None, f.half_days_per_week, list(f.specialties)) for f in program.faculty
+    people: list[tuple[object, ...]] = [
+        (f.id, f.name, "faculty", f.role, None, f.half_days_per_week, list(f.specialties))
+        for f in program.faculty
     ] + [(r.id, r.name, "resident", None, r.pgy, None, []) for r in program.residents]
     blocks = [(b, program.start + timedelta(days=b // 2), HALVES[b % 2]) for b in range(program.blocks)]
     services = [
-        (s.id, s.name, s.min_faculty, list(s.days_of_week), list(s.halves), s.supervised, list(s.required_credentials))
+        (
+            s.id,
+            s.name,
+            s.min_faculty,
+            list(s.days_of_week),
+            list(s.halves),
+            s.supervised,
+            list(s.required_credentials),
+        )
         for s in program.services
     ]
     assignments = [(a.person, a.block, a.service, a.role, a.hours) for a in program.assignments]
     absences = [(a.person, a.start_block, a.end_block, a.reason) for a in program.absences]
     credentials = [(f.id, c.name, c.expires) for f in program.faculty for c in f.credentials]
-    rows = {
+    rows: dict[str, tuple[str, Sequence[tuple[object, ...]]]] = {
         "people": ("id, name, kind, role, pgy, half_days_per_week, specialties", people),
         "blocks": ("id, day, half", blocks),
         "services": (

@@ -30,7 +30,7 @@ from chaos_mcp.engine.policy import Approver, PolicyRefusal, escalations, requir
 from chaos_mcp.engine.reverter import revert_faults
 from chaos_mcp.engine.supervisor import Supervisor
 from chaos_mcp.engine.warden import spawn_warden
-from chaos_mcp.faults.base import Fault
+from chaos_mcp.faults.base import Fault, FaultError, fault_from_record
 from chaos_mcp.scenarios.base import ScenarioContext, scenarios
 
 log = structlog.get_logger("chaos_mcp.engine")
@@ -86,7 +86,10 @@ class Engine:
         design = validate_design(raw, self.settings)
         scenario = scenarios()[design.scenario]
         experiment_id = _new_id()
-        faults = self._build_faults(experiment_id, design, time.time() + design.duration_s)
+        try:
+            faults = self._build_faults(experiment_id, design, time.time() + design.duration_s)
+        except FaultError as exc:
+            raise EngineError(f"design_experiment refused: the scenario cannot be built: {exc}") from None
         plan = {
             "experiment_id": None if design.dry_run else experiment_id,
             "dry_run": design.dry_run,
@@ -139,9 +142,9 @@ class Engine:
         except PolicyRefusal:
             return []
 
-    def _build_faults(self, experiment_id: str, design: ExperimentDesign, deadline: float) -> list[Fault]:
+    def _context(self, experiment_id: str, design: ExperimentDesign, deadline: float) -> ScenarioContext:
         scenario = scenarios()[design.scenario]
-        ctx = ScenarioContext(
+        return ScenarioContext(
             experiment_id=experiment_id,
             target_name=design.target_component,
             target=self.settings.targets[design.target_component],
@@ -151,7 +154,25 @@ class Engine:
             deadline=deadline,
             duration=design.duration_s,
         )
-        return scenario.build(ctx)
+
+    def _build_faults(self, experiment_id: str, design: ExperimentDesign, deadline: float) -> list[Fault]:
+        return scenarios()[design.scenario].build(self._context(experiment_id, design, deadline))
+
+    async def _observe(self, experiment_id: str, design: ExperimentDesign) -> dict[str, Any] | None:
+        """Ask the scenario what the system did about the fault; journal it as an observation."""
+        rows = [r for r in self.journal.faults(experiment_id) if r.status == "injected"]
+        if not rows:
+            return None
+        faults = [fault_from_record(r.record) for r in rows]
+        ctx = self._context(experiment_id, design, rows[0].deadline)
+        scenario = scenarios()[design.scenario]
+        try:
+            observation = await anyio.to_thread.run_sync(scenario.observe, ctx, faults)
+        except Exception as exc:
+            observation = {"error": _safe(exc, self.settings)}
+        if observation is not None:
+            self.journal.append(experiment_id, "observation", observation)
+        return observation
 
     # ------------------------------------------------------------------ reading
     def load(self, experiment_id: str) -> tuple[ExperimentRow, ExperimentDesign]:
@@ -209,6 +230,10 @@ class Engine:
         )
         result = await self.measurer.measure(design)
         self.journal.append(experiment_id, "measurement", {"phase": phase, **result})
+        if phase == "during":
+            observation = await self._observe(experiment_id, design)
+            if observation is not None:
+                result["observation"] = observation
         if phase == "baseline":
             self.journal.transition(
                 experiment_id,
@@ -367,7 +392,10 @@ class Engine:
             return None
         try:
             needed = escalations(
-                self.settings, design.target_component, design.environment, scenarios()[design.scenario].mutates_data
+                self.settings,
+                design.target_component,
+                design.environment,
+                scenarios()[design.scenario].mutates_data,
             )
         except PolicyRefusal:
             return None

@@ -40,7 +40,7 @@ async def _revert_one(journal: Journal, row: FaultRow) -> dict[str, Any]:
         with anyio.fail_after(REVERT_TIMEOUT):
             if row.status != "reverted":
                 await fault.revert()
-            still_active = await fault.verify()
+            still_active = False if fault.one_shot else await fault.verify()
     except Exception as exc:  # a revert that fails is data for the report, not a crash
         journal.set_fault_status(row.id, "revert_failed")
         log.error("revert_failed", fault_id=row.id, error=type(exc).__name__)

@@ -40,7 +40,9 @@ def spawn_warden(journal_url: str, experiment_id: str, deadline: float) -> int |
 async def watch(journal_url: str, experiment_id: str, deadline: float) -> int:
     from chaos_mcp.engine.journal import Journal
     from chaos_mcp.engine.reverter import revert_faults
+    from chaos_mcp.faults.base import registered_fault_kinds
 
+    registered_fault_kinds()  # import every fault family now, not at the deadline
     journal = Journal(journal_url)
     try:
         while True:

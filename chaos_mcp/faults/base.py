@@ -34,6 +34,9 @@ class Fault(ABC):
     """Subclasses are dataclasses, set `kind`, and register with `@register_fault`."""
 
     kind: ClassVar[str]
+    one_shot: ClassVar[bool] = False
+    """True for faults with nothing to undo (killed sessions reconnect): verify() then tells whether it
+    took effect, and a revert is complete as soon as it has run."""
 
     async def prepare(self) -> None:  # noqa: B027 - most faults need no preparation
         """Capture prior state needed by revert (runs before the record is journaled)."""

@@ -120,6 +120,7 @@ class TerminateBackends(Fault):
     """
 
     kind = "postgres.terminate_backends"
+    one_shot = True
 
     dsn: str
     database: str

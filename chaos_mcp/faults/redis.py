@@ -153,6 +153,7 @@ class ClientKill(Fault):
     """One shot: kill the clients of one type, or the client at one address (never our own)."""
 
     kind = "redis.client_kill"
+    one_shot = True
 
     url: str
     client_type: str | None = None

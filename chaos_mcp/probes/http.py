@@ -40,8 +40,8 @@ class Outcome:
     route: str
     status: str  # "200", "timeout", "connect_error", "error"
     latency_ms: float | None
-    healthy: bool
-    detail: str = ""
+    healthy: bool  # meaningful for the health route only
+    detail: str = ""  # why it failed, or why the health route reads unhealthy
 
     @property
     def failed(self) -> bool:
@@ -135,8 +135,11 @@ class HttpProbe(Probe):
             return Outcome(route, "connect_error", None, False, self._redact(exc))
         except httpx.TransportError as exc:
             return Outcome(route, "error", _ms_since(begin), False, self._redact(exc))
-        healthy = route == self.health and _reads_healthy(response)
-        return Outcome(route, str(response.status_code), _ms_since(begin), healthy)
+        latency = _ms_since(begin)
+        if route != self.health:
+            return Outcome(route, str(response.status_code), latency, healthy=False)
+        why_not = _health_of(response)
+        return Outcome(route, str(response.status_code), latency, healthy=not why_not, detail=why_not)
 
     def _redact(self, exc: Exception) -> str:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -149,7 +152,7 @@ class HttpProbe(Probe):
         if self.health:
             health = [o for o in outcomes if o.route == self.health]
             healthy = bool(health) and health[-1].healthy
-            note = "" if healthy else _failure_note(health) or "no answer from the health route"
+            note = "" if healthy else _unhealthy_note(self.health, health)
             found.append(window.measurement("healthy", 1.0 if healthy else 0.0, "bool", len(health), note))
         return found
 
@@ -177,17 +180,27 @@ def _failure_note(outcomes: list[Outcome]) -> str:
     return f"{len(failed)} of {len(outcomes)} failed ({kinds})" + (f"; first: {detail}" if detail else "")
 
 
-def _reads_healthy(response: httpx.Response) -> bool:
+def _health_of(response: httpx.Response) -> str:
+    """ "" when the answer reads healthy, else why not."""
     if not 200 <= response.status_code < 300:
-        return False
+        return f"HTTP {response.status_code}"
     if "json" not in response.headers.get("content-type", ""):
-        return True
+        return ""
     try:
         body = json.loads(response.content)
     except ValueError:
-        return True
+        return ""
     status = body.get("status") if isinstance(body, dict) else None
-    return not isinstance(status, str) or status.lower() in HEALTHY_STATUSES
+    if isinstance(status, str) and status.lower() not in HEALTHY_STATUSES:
+        return f"status {status!r}"
+    return ""
+
+
+def _unhealthy_note(route: str, health: list[Outcome]) -> str:
+    if not health:
+        return f"no request to {route} finished"
+    latest = health[-1]
+    return f"latest answer of {route}: {latest.status}" + (f" ({latest.detail})" if latest.detail else "")
 
 
 def _ms_since(begin: float) -> float:

@@ -81,8 +81,12 @@ def status(view: ExperimentView, facts: dict[str, Any]) -> tuple[str, str]:
     failing = [r for r in judged if not r["passed"]]
     if failing:
         names = ", ".join(f"{r['metric']} ({r['actual_text']}, expected {r['expected']})" for r in failing)
-        return REJECTED, f"{len(failing)} of {len(judged)} criteria failed: {names}"
-    return CONFIRMED, f"all {len(judged)} criteria held"
+        return REJECTED, f"{len(failing)} of {_criteria(len(judged))} failed: {names}"
+    return CONFIRMED, f"{'the' if len(judged) == 1 else 'all'} {_criteria(len(judged))} held"
+
+
+def _criteria(count: int) -> str:
+    return f"{count} criterion" if count == 1 else f"{count} criteria"
 
 
 def rollback_status(view: ExperimentView) -> dict[str, Any]:

@@ -124,7 +124,7 @@ def _aborts(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
                     "magnitude again.",
                 )
             )
-        else:
+        elif not view.of("recovered"):
             found.append(
                 Finding(
                     "medium",
@@ -143,6 +143,8 @@ def _criteria(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
     for row in facts["results"]:
         if row["passed"] or row["criterion"] == "" or row["metric"].endswith(("detection_time",)):
             continue
+        if row["actual"] is None and row["source"] == "window":
+            continue  # nothing was observed: covered by _unobserved
         if row["metric"].endswith("recovery_time"):
             if row["actual"] is None:
                 continue  # covered by _not_recovered
@@ -179,6 +181,8 @@ def _detection(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
     if not wanted or all(r["passed"] for r in wanted):
         return []
     row = wanted[0]
+    if detected is not None and not detected["detected"] and not detected.get("observations"):
+        return []  # nothing was observed: covered by _unobserved
     if detected and detected["detected"]:
         return [
             Finding(
@@ -200,6 +204,23 @@ def _detection(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
             f"{watched} unchanged across {(detected or {}).get('observations', 0)} window observation(s)",
             f"Add detection for {view.design.scenario} on {view.design.target_component}: {watched} "
             "never changed while the fault was active, so nothing would have alerted anyone.",
+        )
+    ]
+
+
+def _unobserved(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
+    if view.injected_at is None or view.window():
+        return []
+    window = facts.get("fault_active_s")
+    span = f" ({format_duration(window)})" if window is not None else ""
+    return [
+        Finding(
+            "medium",
+            "unobserved",
+            f"nothing was measured while the faults were active{span}",
+            "no 'sample' or 'during' measurement event between injection and revert",
+            "Observe the window: call measure_steady_state while injected, or give the experiment a duration "
+            "long enough for the supervisor to sample (it samples every max(0.5s, duration/10)).",
         )
     ]
 
@@ -261,6 +282,7 @@ CHECKS: tuple[Check, ...] = (
     _expansion,
     _criteria,
     _detection,
+    _unobserved,
     _probe_timeouts,
     _baseline,
     _crash,
@@ -275,7 +297,9 @@ def findings(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
 def no_finding_recommendation(view: ExperimentView, facts: dict[str, Any]) -> str:
     """When nothing failed: the next, slightly larger step, naming what held."""
     held = ", ".join(f"{r['metric']} {r['actual_text']}" for r in facts["results"] if r["passed"])
-    parameters = ", ".join(f"{k}={v}" for k, v in view.design.parameters.items()) or "its defaults"
+    from chaos_mcp.reports.gates import parameters_text
+
+    parameters = parameters_text(view.design.parameters)
     return (
         f"{view.design.scenario} at {parameters} for {format_duration(view.design.duration_s)} held "
         f"({held or 'no criterion failed'}): expand gradually — a longer duration or a larger magnitude, "

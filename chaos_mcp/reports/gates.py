@@ -94,9 +94,14 @@ def repeatability(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool, st
     ok = facts["rollback"]["status"] == "COMPLETE"
     return ok, (
         f"the full design is journaled (scenario {view.design.scenario}, parameters "
-        f"{view.design.parameters or 'defaults'}) and can be passed to design_experiment again; "
+        f"{parameters_text(view.design.parameters)}) and can be passed to design_experiment again; "
         + ("the system is back at its baseline" if ok else "but the system is not back at its baseline")
     )
+
+
+def parameters_text(parameters: dict[str, Any]) -> str:
+    given = {k: v for k, v in parameters.items() if v is not None}
+    return ", ".join(f"{k}={v}" for k, v in given.items()) or "the scenario's defaults"
 
 
 def automation_ready(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool, str]:

@@ -131,7 +131,7 @@ def results(view: ExperimentView, detected: dict[str, Any] | None) -> list[dict[
     if not view.design.success_criteria:
         rows += [window_verdict(c, window) for c in _steady_state(view)]
     named = {r["metric"].rpartition(".")[2] for r in rows}
-    if detected is not None and "detection_time" not in named:
+    if detected is not None and "detection_time" not in named and (detected["detected"] or window):
         rows.append(_info_detection(detected))
     if recovery and "recovery_time" not in named:
         rows.append(_info_recovery(recovery, recovery_bound(view.design)))
@@ -191,5 +191,5 @@ def _info_recovery(recovery: dict[str, Any], bound_s: float) -> dict[str, Any]:
         "note": recovery.get("why", ""),
         "probe": "",
         "source": "rollback",
-        "observations": recovery.get("samples", 0),
+        "observations": 1,
     }

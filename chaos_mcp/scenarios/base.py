@@ -54,6 +54,14 @@ class Scenario(ABC):
         """Problems that make this scenario impossible on this target (e.g. no proxy)."""
         return []
 
+    def observe(self, ctx: ScenarioContext, faults: list[Fault]) -> dict[str, Any] | None:
+        """What the system under test did about the fault (e.g. the repair it suggests); journaled."""
+        return None
+
+    def check_parameters(self, parameters: BaseModel, target_name: str, target: Target) -> list[str]:
+        """Problems with these parameters on this target (limits from the target's config)."""
+        return []
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,

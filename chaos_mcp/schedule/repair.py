@@ -70,7 +70,10 @@ def repair(
             raise _OutOfTime
         model, x = _model(program, gaps, week_load, duty, cov, deadline)
     except _OutOfTime:
-        why = f"the {time_limit_s:g} s limit ran out while building the model ({len(gaps)} gap slot(s)); retry longer"
+        why = (
+            f"the {time_limit_s:g} s limit ran out while building the model "
+            f"({len(gaps)} gap slot(s)); retry with a longer limit"
+        )
         return _answer(base, "timeout_no_solution", [], [why], started)
     solver = cp_model.CpSolver()
     remaining = time_limit_s - (time.perf_counter() - started)
@@ -103,7 +106,7 @@ def _existing(program: Program) -> tuple[BoolArray, IntArray, BoolArray]:
         i = index.get(a.person)
         if i is not None and a.role in COVERING_ROLES and 0 <= a.block < program.blocks:
             busy[i, a.block] = True
-    duty: BoolArray = busy.reshape(n, program.days, 2).any(axis=2)
+    duty = np.asarray(busy.reshape(n, program.days, 2).any(axis=2), dtype=np.bool_)
     return busy, _per_week(busy.astype(np.int64)), duty
 
 

@@ -28,10 +28,21 @@ from chaos_mcp.schedule.model import (
 START = date(2025, 7, 1)
 CREDENTIALS = ("BLS", "ACLS", "procedures", "obstetrics", "PALS")
 SPECIALTIES = ("family_medicine", "internal_medicine", "pediatrics", "geriatrics", "sports_medicine")
-SURNAMES = tuple(
-    "Adams Baker Chen Diaz Evans Fischer Garcia Hughes Ito Jensen Kim Lopez Moreau Nakamura Okafor "
-    "Patel Quinn Rossi Silva Tanaka Usman Varga Weber Xu Yilmaz Zhou".split(" ")
+SURNAMES: tuple[str, ...] = (
+    "Adams",
+    "Baker",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ito",
+    "Jensen",
+    "Kim",
 )
+SURNAMES += ("Lopez", "Moreau", "Nakamura", "Okafor", "Patel", "Quinn", "Rossi", "Silva", "Tanaka", "Usman")
+SURNAMES += ("Varga", "Weber", "Xu", "Yilmaz", "Zhou")
 WEEKDAYS = (0, 1, 2, 3, 4)
 ALL_DAYS = (0, 1, 2, 3, 4, 5, 6)
 # (name, days, halves, required credentials, resident-facing)

@@ -191,7 +191,7 @@ def _conflicts(program: Program) -> list[Problem]:
                         "conflict_unheld_credential",
                         s.id,
                         f"service {s.id} requires credential {name!r} that no available faculty holds; "
-                        "its blocks stay uncovered until someone is credentialed or the requirement is dropped",
+                        "its blocks stay uncovered until someone is credentialed or the rule dropped",
                     )
                 )
         if s.min_faculty > len(active):

@@ -44,6 +44,7 @@ async def test_figures_come_per_route_with_the_slow_and_failing_routes_standing_
 async def test_a_health_route_answering_degraded_reads_unhealthy(http_server: LocalServer) -> None:
     measured = await HttpProbe("api", http_server.url, health="/degraded", requests=4).sample()
     assert pick(measured, "healthy").value == 0.0
+    assert pick(measured, "healthy").note == "latest answer of /degraded: 200 (status 'degraded')"
     assert pick(measured, "error_rate").value == 0.0  # degraded is still an answer
 
 
@@ -61,6 +62,7 @@ async def test_a_closed_port_gives_error_measurements_quickly(closed_port: int) 
     assert time.monotonic() - begin < 2
     assert pick(measured, "error_rate").value == 1.0
     assert pick(measured, "healthy").value == 0.0
+    assert pick(measured, "healthy").note.startswith("latest answer of /health: connect_error (ConnectError")
     assert pick(measured, "responses", status="connect_error").value == 10
     assert "latency_p95" not in metrics(measured)  # a refused connection has no latency
 

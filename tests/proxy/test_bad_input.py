@@ -50,7 +50,9 @@ def test_a_bad_listen_address_is_a_400_with_an_example(api: httpx.Client) -> Non
         ({"type": "http_status", "stream": "upstream", "attributes": {"status": 42}}, "status"),
     ],
 )
-def test_bad_toxics_are_a_400_naming_the_field(api: httpx.Client, toxic: dict[str, object], field: str) -> None:
+def test_bad_toxics_are_a_400_naming_the_field(
+    api: httpx.Client, toxic: dict[str, object], field: str
+) -> None:
     make_proxy(api, "bad", "127.0.0.1:6379")
     message = _error(api.post("/proxies/bad/toxics", json=toxic), 400)
     assert field in message
@@ -77,7 +79,9 @@ def test_a_listen_address_in_use_is_a_409(api: httpx.Client) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         address = f"127.0.0.1:{busy.getsockname()[1]}"
-        message = _error(api.post("/proxies", json={"name": "busy", "upstream": address, "listen": address}), 409)
+        message = _error(
+            api.post("/proxies", json={"name": "busy", "upstream": address, "listen": address}), 409
+        )
     assert "listen" in message
 
 

@@ -28,7 +28,7 @@ def test_the_daemon_creates_a_proxy_per_configured_target_and_exits_cleanly(tmp_
 
         def ready() -> bool:
             try:
-                return httpx.get(f"http://127.0.0.1:{api_port}/proxies").json() != {}
+                return bool(httpx.get(f"http://127.0.0.1:{api_port}/proxies").json())
             except httpx.HTTPError:
                 return False
 

@@ -65,7 +65,9 @@ def test_http_toxics_with_zero_percentage_affect_nothing(api: httpx.Client, http
         assert all(client.get("/health").status_code == 200 for _ in range(10))
 
 
-def test_http_toxics_apply_to_requests_already_on_an_open_connection(api: httpx.Client, http_server: str) -> None:
+def test_http_toxics_apply_to_requests_already_on_an_open_connection(
+    api: httpx.Client, http_server: str
+) -> None:
     _, port = make_proxy(api, "weblive", http_server)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
         assert client.get("/api/v1/schedules").status_code == 200

@@ -1,4 +1,4 @@
-"""ProxyToxicFault and ProxyDownFault: inject, verify, and revert from the journal record in a fresh process."""
+"""ProxyToxicFault and ProxyDownFault: inject, verify, revert from the journal record in a fresh process."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ _REVERT = "import asyncio, json, sys; from chaos_mcp.faults import fault_from_re
 
 def _revert_in_fresh_process(fault: Fault) -> None:
     record = json.dumps(fault.to_record())
-    result = subprocess.run([sys.executable, "-c", _REVERT, record], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-c", _REVERT, record], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stderr
 
 

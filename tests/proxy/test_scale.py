@@ -31,7 +31,9 @@ def test_a_thousand_concurrent_connections_are_relayed_and_counted(api: httpx.Cl
         clients.stdin.write("done\n")
         clients.stdin.flush()
         assert clients.wait(30) == 0
-        wait_until(lambda: metric(api, "chaos_proxy_connections_active", proxy="many") == 0, what="all closed")
+        wait_until(
+            lambda: metric(api, "chaos_proxy_connections_active", proxy="many") == 0, what="all closed"
+        )
     finally:
         clients.kill()
         clients.wait()

@@ -102,9 +102,11 @@ def test_reset_peer_resets_the_connection_on_data(api: httpx.Client, echo_server
 
 def test_slicer_delivers_the_same_bytes_in_small_pieces(api: httpx.Client, echo_server: str) -> None:
     _, port = make_proxy(api, "slice", echo_server)
-    add_toxic(api, "slice", type="slicer", attributes={"average_size": 100, "size_variation": 20, "delay": 2000})
+    add_toxic(
+        api, "slice", type="slicer", attributes={"average_size": 100, "size_variation": 20, "delay": 2000}
+    )
     payload = bytes(range(256)) * 8
-    pieces = []
+    pieces: list[bytes] = []
     with _connect(port) as sock:
         sock.sendall(payload)
         while sum(map(len, pieces)) < len(payload):

@@ -124,6 +124,14 @@ class Proxy:
         for link in list(self.links):
             link.close()
 
+    async def relisten(self, listen: str) -> None:
+        """Move the listener to `listen` (if it changed), then listen or not as the state says."""
+        if listen != self.listen:
+            split_address(listen, "listen")
+            await self._stop_listening()
+            self.listen = listen
+        await self.sync_listener()
+
     async def close(self) -> None:
         for entry in self.toxics.values():
             if entry.timer is not None:

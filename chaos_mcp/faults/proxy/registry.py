@@ -114,11 +114,8 @@ class ProxyRegistry:
         split_address(upstream, "upstream")
         split_address(listen, "listen")
         proxy.upstream = upstream
-        if listen != proxy.listen:
-            await proxy.close()
-            proxy.listen = listen
         proxy.enabled = enabled
-        await proxy.sync_listener()
+        await proxy.relisten(listen)
         return proxy
 
     async def delete(self, name: str) -> None:

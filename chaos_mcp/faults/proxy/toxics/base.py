@@ -144,7 +144,7 @@ def _explain(cls: type[Toxic], exc: ValidationError) -> str:
     )
     problems = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"]) or "attributes"
+        field = ".".join(["attributes", *(str(part) for part in error["loc"])])
         message = "unknown attribute" if error["type"] == "extra_forbidden" else error["msg"]
-        problems.append(f"attributes.{field}: {message}")
+        problems.append(f"{field}: {message.removeprefix('Value error, ')}")
     return f"{'; '.join(problems)}. {cls.type} accepts: {accepted}"
