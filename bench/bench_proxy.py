@@ -130,7 +130,7 @@ def ping_p50_us(port: int, count: int) -> float:
 
 
 class Sink:
-    """A server that reads and discards everything (one connection at a time)."""
+    """A server that reads and discards everything, a thread per connection."""
 
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -138,17 +138,21 @@ class Sink:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        buffer = bytearray(1 << 20)
         while True:
             conn, _ = self.listener.accept()
-            with conn:
-                while conn.recv_into(buffer):
-                    pass
+            threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _drain(conn: socket.socket) -> None:
+        buffer = bytearray(1 << 20)
+        with conn:
+            while conn.recv_into(buffer):
+                pass
 
 
 def bulk_gbps(port: int, total: int) -> float:
     block = memoryview(bytes(1 << 20))
-    with socket.create_connection(("127.0.0.1", port)) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
         started = time.perf_counter()
         for _ in range(total // len(block)):
             sock.sendall(block)

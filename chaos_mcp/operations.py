@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chaos_mcp.config import Settings
@@ -39,23 +40,40 @@ def arm(settings: Settings, out: Any) -> int:
 
 
 async def recover(settings: Settings, out: Any) -> int:
-    """Revert everything the journal shows as injected and not reverted. Idempotent."""
+    """Revert everything the journal shows as injected and not reverted; free stale holds. Idempotent."""
     async with Engine.running(settings) as engine:
-        rows = engine.journal.active_faults()
-        steps = await revert_faults(engine.journal, rows)
-        for experiment_id in sorted({r.experiment_id for r in rows}):
-            engine.journal.transition(
-                experiment_id,
-                [State.INJECTED],
-                State.ABORTED,
-                {"reason": "recovered after a crash", "by": "chaos-mcp recover"},
-            )
-            engine.journal.append(experiment_id, "recovered", {"by": "chaos-mcp recover"})
+        steps = await _recover(engine, lambda experiment_id, deadline: True, "chaos-mcp recover")
+        _free_stale_holds(engine, min_age=0.0)
     failed = [s for s in steps if s["status"] != "COMPLETE"]
     print(f"recovered {len(steps) - len(failed)} fault(s); {len(failed)} failed", file=out)
     for step in failed:
         print(f"  FAILED {step['fault_id']}: {step.get('detail')}", file=out)
     return 1 if failed else 0
+
+
+async def _recover(engine: Engine, orphaned: Callable[[str, float], bool], by: str) -> list[dict[str, Any]]:
+    """Revert the active faults of orphaned experiments and mark those experiments aborted."""
+    rows = [r for r in engine.journal.active_faults() if orphaned(r.experiment_id, r.deadline)]
+    steps = await revert_faults(engine.journal, rows)
+    injected = {r.id: r for r in engine.journal.list_experiments(state=State.INJECTED, limit=10_000)}
+    active = {r.experiment_id for r in engine.journal.active_faults()}
+    stranded = {e for e, row in injected.items() if e not in active and orphaned(e, row.updated_at + 60)}
+    for experiment_id in sorted({r.experiment_id for r in rows} | stranded):
+        engine.journal.transition(
+            experiment_id, [State.INJECTED], State.ABORTED, {"reason": "recovered after a crash", "by": by}
+        )
+        engine.journal.append(experiment_id, "recovered", {"by": by})
+    return steps
+
+
+def _free_stale_holds(engine: Engine, min_age: float) -> None:
+    """Holds of experiments that never got injected (a crash between taking the target and injecting)."""
+    import time
+
+    for target, experiment_id in engine.journal.holds().items():
+        row = engine.journal.get_experiment(experiment_id)
+        if row is None or (row.state != State.INJECTED and time.time() - row.updated_at >= min_age):
+            engine.journal.release_hold(target, experiment_id)
 
 
 async def report(
@@ -103,16 +121,8 @@ def is_orphaned(engine: Engine, experiment_id: str, deadline: float) -> bool:
 async def recover_orphans(settings: Settings) -> int:
     """What `serve` runs at start: revert faults that no live server owns (past deadline or owner dead)."""
     async with Engine.running(settings) as engine:
-        rows = [r for r in engine.journal.active_faults() if is_orphaned(engine, r.experiment_id, r.deadline)]
-        if not rows:
-            return 0
-        await revert_faults(engine.journal, rows)
-        for experiment_id in sorted({r.experiment_id for r in rows}):
-            engine.journal.transition(
-                experiment_id,
-                [State.INJECTED],
-                State.ABORTED,
-                {"reason": "recovered at server start", "by": "chaos-mcp serve"},
-            )
-            engine.journal.append(experiment_id, "recovered", {"by": "chaos-mcp serve"})
-        return len(rows)
+        steps = await _recover(
+            engine, lambda e, deadline: is_orphaned(engine, e, deadline), "chaos-mcp serve"
+        )
+        _free_stale_holds(engine, min_age=60.0)
+        return len(steps)

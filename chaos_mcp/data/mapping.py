@@ -104,32 +104,39 @@ def _static_problems(raw: dict[str, Any]) -> list[str]:
 
 def live_problems(conn: psycopg.Connection[Any], mapping: Mapping) -> list[str]:
     """Every table or column the mapping names that the database lacks, and keys that are not unique."""
+    found = conn.execute(_CATALOG, ([quoted(t.table) for t in mapping.values()],)).fetchall()
+    catalog = {
+        str(name): (set(cols or ()), set(unique or ()), bool(view)) for name, cols, unique, view in found
+    }
     problems = []
     for t in mapping.values():
-        row = conn.execute("SELECT to_regclass(%s)::oid", (quoted(t.table),)).fetchone()
-        oid = row[0] if row else None
-        if oid is None:
+        if quoted(t.table) not in catalog:
             problems.append(f"table {t.table!r} (logical {t.logical}) does not exist")
             continue
-        have = {
-            str(r[0])
-            for r in conn.execute(
-                "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
-                (oid,),
-            )
-        }
+        have, unique, view = catalog[quoted(t.table)]
         missing = [f"{phys!r} (logical {log})" for log, phys in t.columns.items() if phys not in have]
         if missing:
             problems.append(
                 f"table {t.table!r} (logical {t.logical}) has no column {', '.join(missing)}; "
                 f"it has: {', '.join(sorted(have))}"
             )
-        elif not _unique(conn, oid, t.columns[KEY]):
+        elif t.columns[KEY] not in unique and not view:
             problems.append(
                 f"table {t.table!r}: key column {t.columns[KEY]!r} (logical id) has no primary key or unique "
                 "index; exact row-by-row restore needs one"
             )
     return problems
+
+
+_CATALOG = """
+SELECT n.name,
+       (SELECT array_agg(attname::text) FROM pg_attribute
+         WHERE attrelid = c.oid AND attnum > 0 AND NOT attisdropped),
+       (SELECT array_agg(a.attname::text) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
+         AND a.attnum = i.indkey[0] WHERE i.indrelid = c.oid AND i.indisunique AND i.indnkeyatts = 1),
+       c.relkind = 'v'
+FROM unnest(%s::text[]) AS n(name) JOIN pg_class c ON c.oid = to_regclass(n.name)
+"""
 
 
 def check_live(conn: psycopg.Connection[Any], mapping: Mapping, where: str = "mapping") -> None:
@@ -140,13 +147,3 @@ def check_live(conn: psycopg.Connection[Any], mapping: Mapping, where: str = "ma
 
 def quoted(table: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in table.split("."))
-
-
-def _unique(conn: psycopg.Connection[Any], oid: int, column: str) -> bool:
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-        "AND a.attnum = i.indkey[0] WHERE i.indrelid = %s AND i.indisunique AND i.indnkeyatts = 1 "
-        "AND a.attname = %s) OR (SELECT relkind = 'v' FROM pg_class WHERE oid = %s)",
-        (oid, column, oid),
-    ).fetchone()
-    return bool(row and row[0])

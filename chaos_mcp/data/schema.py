@@ -24,7 +24,7 @@ def migrate(dsn: str) -> None:
     """Create the reference tables and indexes where missing; running it again changes nothing."""
     with connect(dsn) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('chaos_mcp.data.schema'))")
-        conn.execute(schema_sql())  # type: ignore[arg-type]  # a trusted file of static DDL
+        conn.execute(schema_sql())  # a trusted file of static DDL
 
 
 def seed(dsn: str, program: Program) -> dict[str, int]:
@@ -61,10 +61,10 @@ def seed(dsn: str, program: Program) -> dict[str, int]:
         "credentials": ("person_id, name, expires", credentials),
     }
     with connect(dsn) as conn:
-        conn.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY")  # type: ignore[arg-type]
+        conn.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY")
         with conn.cursor() as cur:
             for table, (columns, values) in rows.items():
-                with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # type: ignore[arg-type]
+                with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                     for value in values:
                         copy.write_row(value)
     return {table: len(values) for table, (_, values) in rows.items()}

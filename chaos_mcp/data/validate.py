@@ -114,4 +114,4 @@ def _query(name: str, m: Mapping) -> sql.Composed:
             "AND cr.{cname}::text = need.name AND (cr.{cexpires} IS NULL OR bl.{bday} < cr.{cexpires}))"
         ),
     }[name]
-    return sql.SQL(text).format(**ids)  # type: ignore[arg-type]
+    return sql.SQL(text).format(**ids)

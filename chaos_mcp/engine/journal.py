@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS control (
 """
 
 ACTIVE_FAULT_STATUSES = ("pending", "injected")
+INACTIVE_STATES = ("aborted", "rolled_back", "reported", "failed")
 
 
 class JournalError(Exception):
@@ -263,7 +264,10 @@ class Journal:
     def transition(
         self, experiment_id: str, expected: Sequence[str], new_state: str, data: dict[str, Any]
     ) -> bool:
-        """Move to `new_state` only if the current state is one of `expected`; log the event."""
+        """Move to `new_state` only if the current state is one of `expected`; log the event.
+
+        Leaving the active states frees the experiment's targets (one active experiment per target).
+        """
         marks = ", ".join("?" for _ in expected)
         with self._db.transaction():
             changed = self._db.execute(
@@ -272,6 +276,8 @@ class Journal:
             )
             if changed:
                 self._append(experiment_id, new_state, data)
+                if new_state in INACTIVE_STATES:
+                    self.release_holds_of(experiment_id)
         return bool(changed)
 
     # ---- events
@@ -345,6 +351,10 @@ class Journal:
 
     def release_hold(self, target: str, experiment_id: str) -> None:
         self._db.execute("DELETE FROM holds WHERE target = ? AND experiment_id = ?", (target, experiment_id))
+
+    def release_holds_of(self, experiment_id: str) -> None:
+        """Nothing of this experiment is active any more: its targets are free."""
+        self._db.execute("DELETE FROM holds WHERE experiment_id = ?", (experiment_id,))
 
     def holds(self) -> dict[str, str]:
         return {r["target"]: r["experiment_id"] for r in self._db.query("SELECT * FROM holds", ())}

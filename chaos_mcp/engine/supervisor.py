@@ -90,4 +90,5 @@ class Supervisor:
                 self.engine.journal.transition(self.experiment_id, [State.INJECTED], State.ABORTED, data)
             else:
                 self.engine.journal.append(self.experiment_id, event, data)
+                self.engine.journal.release_holds_of(self.experiment_id)
             log.info(event, experiment_id=self.experiment_id, reason=reason)

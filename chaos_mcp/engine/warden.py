@@ -56,6 +56,7 @@ async def watch(journal_url: str, experiment_id: str, deadline: float) -> int:
                     "auto_reverted",
                     {"reason": "deadline reached (warden)", "steps": steps, "by": "warden"},
                 )
+                journal.release_holds_of(experiment_id)
                 return 0 if all(s["status"] == "COMPLETE" for s in steps) else 1
             await anyio.sleep(min(POLL, max(0.01, deadline + GRACE - time.time())))
     finally:

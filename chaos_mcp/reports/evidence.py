@@ -111,7 +111,13 @@ def rollback_status(view: ExperimentView) -> dict[str, Any]:
             "note": "injection failed part-way; everything injected so far was reverted at once",
         }
     if view.injected_at is None:
-        return {"status": "COMPLETE", "steps": [], "recovery": {}, "integrity": {}, "note": "nothing was injected"}
+        return {
+            "status": "COMPLETE",
+            "steps": [],
+            "recovery": {},
+            "integrity": {},
+            "note": "nothing was injected",
+        }
     active = [f.id for f in view.faults if f.status in ("pending", "injected")]
     return {
         "status": "FAILED" if active else "PARTIAL",
@@ -135,8 +141,7 @@ def execution_summary(view: ExperimentView, facts: dict[str, Any]) -> list[str]:
         steady = "steady" if baseline.get("steady") else "NOT steady"
         known = " (declared known degraded)" if design.baseline_known_degraded else ""
         lines.append(
-            f"Baseline {steady}{known}: "
-            + ", ".join(f"{v['criterion']} → {v['actual']}" for v in verdicts)
+            f"Baseline {steady}{known}: " + ", ".join(f"{v['criterion']} → {v['actual']}" for v in verdicts)
         )
     for refused in view.of("injection_refused"):
         lines.append(f"Injection refused at {_hms(refused.ts)}: {refused.data.get('reason')}")

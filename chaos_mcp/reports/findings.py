@@ -237,7 +237,8 @@ def _baseline(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
             "medium",
             "degraded_baseline",
             f"the baseline was not steady: {failing}",
-            "baseline measurement" + (" (declared known degraded)" if view.design.baseline_known_degraded else ""),
+            "baseline measurement"
+            + (" (declared known degraded)" if view.design.baseline_known_degraded else ""),
             f"Fix the steady state of {view.design.target_component} first ({failing}); results measured "
             "from a degraded baseline understate the impact of the failure.",
         )

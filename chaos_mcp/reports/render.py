@@ -1,9 +1,9 @@
 """Render the spec's reports (Markdown, JSON, HTML) from the journal with jinja2.
 
-    generate_report(engine, experiment_id, since, until, fmt)   the tool: renders, and moves a
-                                                                 rolled-back experiment to `reported`
-    experiment_report(engine, experiment_id, fmt)                renders only (resources, CLI)
-    period_report(engine, since, until, fmt)                     the period report
+generate_report(engine, experiment_id, since, until, fmt)   the tool: renders, and moves a
+                                                             rolled-back experiment to `reported`
+experiment_report(engine, experiment_id, fmt)                renders only (resources, CLI)
+period_report(engine, since, until, fmt)                     the period report
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ def generate_report(
     if experiment_id is None:
         return period_report(engine, since or "", until, fmt)
     result = experiment_report(engine, experiment_id, fmt)
-    engine.journal.transition(experiment_id, [State.ROLLED_BACK], State.REPORTED, {"status": result["status"]})
+    engine.journal.transition(
+        experiment_id, [State.ROLLED_BACK], State.REPORTED, {"status": result["status"]}
+    )
     return result
 
 

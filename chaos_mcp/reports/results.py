@@ -106,7 +106,9 @@ def window_verdict(criterion: Criterion, window: list[Observation]) -> dict[str,
 
 def derived_verdict(criterion: Criterion, value: float | None, note: str, source: str) -> dict[str, Any]:
     measurements = [] if value is None else [Measurement("experiment", criterion.metric, value, "s")]
-    verdict = evaluate(criterion.model_copy(update={"metric": criterion.metric.rpartition(".")[2]}), measurements)
+    verdict = evaluate(
+        criterion.model_copy(update={"metric": criterion.metric.rpartition(".")[2]}), measurements
+    )
     if value is None:
         verdict = Verdict(criterion, None, "s", False, note)
     return _row(verdict, source, 1 if value is not None else 0)
@@ -150,7 +152,9 @@ def _steady_state(view: ExperimentView) -> list[Criterion]:
 def _no_detection_note(detected: dict[str, Any] | None) -> str:
     if detected is None:
         return "no detection signal is probed (health, defense_level or an alert metric)"
-    return f"no change of {', '.join(detected['watched'])} in {detected.get('observations', 0)} observation(s)"
+    return (
+        f"no change of {', '.join(detected['watched'])} in {detected.get('observations', 0)} observation(s)"
+    )
 
 
 def _info_detection(detected: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,9 @@ class _Scale:
 def render_svg(timeline: dict[str, Any]) -> str:
     series = timeline["series"]
     height = TOP + max(1, len(series)) * (CHART + GAP) + 10
-    end = max([timeline["end"], *(p["end"] for p in timeline["phases"]), *(e["t"] for e in timeline["events"])])
+    end = max(
+        [timeline["end"], *(p["end"] for p in timeline["phases"]), *(e["t"] for e in timeline["events"])]
+    )
     x = _Scale(0.0, max(end, 1e-3) * 1.02, LEFT, WIDTH - RIGHT)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
@@ -53,7 +55,8 @@ def render_svg(timeline: dict[str, Any]) -> str:
     for index, one in enumerate(series):
         parts += _chart(one, timeline, x, TOP + index * (CHART + GAP), labels=index == 0)
     parts.append(
-        f'<text x="{WIDTH - RIGHT}" y="{height - 4}" text-anchor="end" fill="#555">seconds since the design</text>'
+        f'<text x="{WIDTH - RIGHT}" y="{height - 4}" text-anchor="end" fill="#555">'
+        "seconds since the design</text>"
     )
     parts.append("</svg>")
     return "\n".join(parts)
@@ -76,8 +79,12 @@ def _ticks(x: _Scale, top: float) -> list[str]:
     tick = 0.0
     while tick <= x.hi:
         tx = x(tick)
-        out.append(f'<line x1="{tx:.1f}" y1="{top + CHART}" x2="{tx:.1f}" y2="{top + CHART + 4}" stroke="#999"/>')
-        out.append(f'<text x="{tx:.1f}" y="{top + CHART + 15}" text-anchor="middle" fill="#555">{tick:g}s</text>')
+        out.append(
+            f'<line x1="{tx:.1f}" y1="{top + CHART}" x2="{tx:.1f}" y2="{top + CHART + 4}" stroke="#999"/>'
+        )
+        out.append(
+            f'<text x="{tx:.1f}" y="{top + CHART + 15}" text-anchor="middle" fill="#555">{tick:g}s</text>'
+        )
         tick += step
     return out
 
@@ -99,7 +106,8 @@ def _chart(one: dict[str, Any], timeline: dict[str, Any], x: _Scale, top: float,
             f'fill="{PHASE_FILL.get(phase["name"], "#eee")}"><title>{escape(phase["name"])}</title></rect>'
         )
     out.append(
-        f'<rect x="{LEFT}" y="{top}" width="{WIDTH - LEFT - RIGHT}" height="{CHART}" fill="none" stroke="#bbb"/>'
+        f'<rect x="{LEFT}" y="{top}" width="{WIDTH - LEFT - RIGHT}" height="{CHART}" '
+        'fill="none" stroke="#bbb"/>'
     )
     for value in (lo, hi) if hi != lo else (lo,):
         out.append(f'<text x="{LEFT - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{_fmt(value)}</text>')
@@ -121,7 +129,8 @@ def _chart(one: dict[str, Any], timeline: dict[str, Any], x: _Scale, top: float,
         ty = y(threshold["value"])
         out.append(
             f'<line x1="{LEFT}" y1="{ty:.1f}" x2="{WIDTH - RIGHT}" y2="{ty:.1f}" stroke="#555" '
-            f'stroke-dasharray="5 3"><title>{escape(threshold["role"] + ": " + threshold["text"])}</title></line>'
+            f'stroke-dasharray="5 3"><title>{escape(threshold["role"])}: {escape(threshold["text"])}</title>'
+            "</line>"
         )
     points = sorted(one["points"], key=lambda p: p[0])
     path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v, _ in points)

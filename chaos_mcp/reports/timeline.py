@@ -21,7 +21,9 @@ def _key(criterion: Criterion, default_probe: str) -> tuple[str, str]:
     return probe or default_probe, metric
 
 
-def _wanted(view: ExperimentView) -> tuple[list[tuple[str, str]], dict[tuple[str, str], list[dict[str, Any]]]]:
+def _wanted(
+    view: ExperimentView,
+) -> tuple[list[tuple[str, str]], dict[tuple[str, str], list[dict[str, Any]]]]:
     design, target = view.design, view.design.target_component
     keys: list[tuple[str, str]] = []
     thresholds: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -41,8 +43,13 @@ def _wanted(view: ExperimentView) -> tuple[list[tuple[str, str]], dict[tuple[str
             continue
         keys.append(key)
         thresholds.setdefault(key, []).append(
-            {"role": role, "op": criterion.op, "value": criterion.threshold, "unit": criterion.unit,
-             "text": criterion.text()}
+            {
+                "role": role,
+                "op": criterion.op,
+                "value": criterion.threshold,
+                "unit": criterion.unit,
+                "text": criterion.text(),
+            }
         )
     for moved in blast_radius(view)["moved"]:
         keys += [(moved["target"], m["metric"]) for m in moved["metrics"]]
@@ -94,7 +101,9 @@ def _phases(view: ExperimentView, t0: float) -> list[dict[str, Any]]:
         end = reverted or (rollback.ts if rollback else view.ended_at)
         phases.append({"name": "injected", "start": round(injected - t0, 3), "end": round(end - t0, 3)})
     if reverted is not None and rollback is not None:
-        phases.append({"name": "recovery", "start": round(reverted - t0, 3), "end": round(rollback.ts - t0, 3)})
+        phases.append(
+            {"name": "recovery", "start": round(reverted - t0, 3), "end": round(rollback.ts - t0, 3)}
+        )
     return phases
 
 

@@ -27,7 +27,8 @@ _ROWS = Field(
 )
 _SEED = Field(None, description="picks the rows; default: derived from the experiment id")
 REVERT = (
-    "each changed row is restored from its journaled image (UPDATE back / DELETE inserted / INSERT deleted); "
+    "each changed row is restored, row by row, from its journaled image "
+    "(UPDATE back / DELETE inserted / INSERT deleted); "
     "rows the application changed meanwhile are reported as conflicts, never overwritten"
 )
 

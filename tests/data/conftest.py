@@ -17,8 +17,8 @@ from tests.fixtures.services import PostgresDatabase, _admin, _create_database, 
 
 
 def seeded_database(database: PostgresDatabase) -> PostgresDatabase:
-    migrate(database.admin_dsn)
-    seed(database.admin_dsn, generate(seed=7))
+    migrate(database.app_dsn)  # the application's role owns its tables
+    seed(database.app_dsn, generate(seed=7))
     return database
 
 

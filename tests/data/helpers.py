@@ -22,35 +22,42 @@ TABLES = ("people", "blocks", "services", "assignments", "absences", "credential
 REVERT_FROM_RECORD = (
     "import json, sys, anyio\n"
     "from chaos_mcp.faults import fault_from_record\n"
-    "anyio.run(fault_from_record(json.loads(sys.stdin.read())).revert)\n"
+    "for record in json.loads(sys.stdin.read()):\n"
+    "    anyio.run(fault_from_record(record).revert)\n"
 )
 
 
 def data_fault(kind: str, dsn: str, rows: int = 3, **fields: Any) -> _DataFault:
     record = {
         "kind": f"data.{kind}",
-        "fields": {"target_name": "schedule", "dsn": dsn, "mapping": default_mapping(), "rows": rows} | fields,
+        "fields": {"target_name": "schedule", "dsn": dsn, "mapping": default_mapping(), "rows": rows}
+        | fields,
     }
     fault = fault_from_record(record)
     assert isinstance(fault, _DataFault)
     return fault
 
 
-def target(dsn: str, mapping: dict[str, dict[str, str]] | None = None, source: str = "postgres") -> ScheduleTarget:
+def target(
+    dsn: str, mapping: dict[str, dict[str, str]] | None = None, source: str = "postgres"
+) -> ScheduleTarget:
     return ScheduleTarget(kind="schedule", environment="test", source=source, dsn=dsn, mapping=mapping)
 
 
-def checksums(dsn: str, tables: tuple[str, ...] = TABLES) -> dict[str, str]:
+def checksums(db: str | psycopg.Connection[Any], tables: tuple[str, ...] = TABLES) -> dict[str, str]:
+    """Whole-table checksums, through a DSN or an open (autocommit) connection."""
     mapping = resolve({})
-    with psycopg.connect(dsn) as conn:
-        return {t: table_checksum(conn, mapping[t]) for t in tables}
+    if isinstance(db, str):
+        with psycopg.connect(db) as conn:
+            return {t: table_checksum(conn, mapping[t]) for t in tables}
+    return {t: table_checksum(db, mapping[t]) for t in tables}
 
 
-def revert_in_fresh_process(record: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    """Revert in a new interpreter that knows nothing but the journal record."""
+def revert_in_fresh_process(*records: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """Revert in a new interpreter that knows nothing but the journal records."""
     return subprocess.run(
         [sys.executable, "-c", REVERT_FROM_RECORD],
-        input=json.dumps(record),
+        input=json.dumps(list(records)),
         capture_output=True,
         text=True,
         env=dict(os.environ, PYTHONPATH=str(REPO)),

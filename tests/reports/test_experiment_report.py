@@ -79,7 +79,7 @@ def test_criteria_that_hold_across_every_supervisor_sample_confirm_the_hypothesi
     result = report(ran, "confirmed")
     markdown = str(result["markdown"])
     assert result["status"] == "HYPOTHESIS_CONFIRMED"
-    expected, actual, verdict = results_table(markdown)["max_utilization"]
+    _, actual, verdict = results_table(markdown)["max_utilization"]
     assert verdict == "PASS" and "worst of" in actual, "judged on every sample of the window"
     assert "Deadline reached" in section(markdown, "### Execution Summary")
     assert "None observed" in section(markdown, "### Unexpected Behaviors")
@@ -95,7 +95,7 @@ def test_an_abort_condition_that_fired_rejects_the_hypothesis_and_is_a_recommend
     assert "crossed a stop condition" in recommendations and "supervisor sample at" in recommendations
     facts = result["json"]
     assert isinstance(facts, dict)
-    assert [f["kind"] for f in facts["findings"]][0] == "abort_condition"
+    assert facts["findings"][0]["kind"] == "abort_condition"
 
 
 def test_detection_time_is_measured_from_injection_to_the_defense_level_change(ran: Ran) -> None:
@@ -140,8 +140,14 @@ def test_the_quality_gates_list_every_mandatory_and_optional_gate_with_evidence(
         "Blast Radius Measured",
         "Safety Observed",
     ]
-    assert [g["gate"] for g in gates["optional"]] == ["Repeatability", "Automation Ready", "Monitoring Captured"]
-    assert all(g["evidence"] and g["status"] in ("PASS", "FAIL") for g in gates["mandatory"] + gates["optional"])
+    assert [g["gate"] for g in gates["optional"]] == [
+        "Repeatability",
+        "Automation Ready",
+        "Monitoring Captured",
+    ]
+    assert all(
+        g["evidence"] and g["status"] in ("PASS", "FAIL") for g in gates["mandatory"] + gates["optional"]
+    )
     assert gates["mandatory_passed"] is True
     integrity = gates["mandatory"][1]["evidence"]
     assert "schedule.coverage_pct" in integrity, "the data-integrity gate names what it compared"
@@ -177,5 +183,5 @@ def test_a_report_of_an_experiment_not_yet_run_is_refused_with_the_next_tool(ran
 def test_an_unknown_format_or_missing_id_and_period_are_refused_with_what_is_accepted(ran: Ran) -> None:
     with pytest.raises(EngineError, match="markdown, json, html"):
         experiment_report(ran.engine(), ran.ids["rejected"], "pdf")
-    with pytest.raises(EngineError, match="experiment_id .* or since"):
+    with pytest.raises(EngineError, match=r"experiment_id .* or since"):
         generate_report(ran.engine(), None, None, None, "markdown")

@@ -16,7 +16,7 @@ def test_the_period_report_counts_runs_confirmations_and_vulnerabilities(ran: Ra
     markdown = str(result["markdown"])
     for heading in (
         "## Chaos Engineering Report",
-        "**Period:** 2020-01-01 – ",
+        "**Period:** 2020-01-01 to ",
         "**Experiments Run:** 5",
         "**Hypotheses Confirmed:** 2",
         "**Vulnerabilities Found:** ",
