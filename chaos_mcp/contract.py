@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chaos_mcp.config import Settings
-from chaos_mcp.criteria import CRITERION_EXAMPLES, Criterion, CriterionError, parse_criterion
+from chaos_mcp.criteria import CRITERION_EXAMPLES, Criterion, CriterionError, from_any
 from chaos_mcp.durations import DURATION_FORMATS, DurationError, parse_duration
 from chaos_mcp.scenarios.base import DEFAULT_SCENARIO, ExperimentType, scenarios
 
@@ -460,14 +460,9 @@ def _check_criteria(raw: dict[str, Any], field: str, check: _Checker) -> list[Cr
     result: list[Criterion] = []
     for index, item in enumerate(value):
         try:
-            result.append(parse_criterion(item) if isinstance(item, str) else Criterion.model_validate(item))
+            result.append(from_any(item))
         except CriterionError as exc:
             check.add(f"{field}[{index}]", str(exc))
-        except ValidationError as exc:
-            details = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {_pydantic_message(e)}" for e in exc.errors()
-            )
-            check.add(f"{field}[{index}]", f"{details}; accepted: {CRITERION_EXAMPLES}")
     return result
 
 

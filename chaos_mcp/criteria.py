@@ -6,7 +6,6 @@ Used for success criteria, abort (stop) conditions and steady-state definitions.
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -21,10 +20,6 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-_TEXT = re.compile(
-    r"^\s*(?P<metric>[A-Za-z_][\w.]*)\s*(?P<op><=|>=|==|!=|<|>)\s*"
-    r"(?P<threshold>-?\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-z%/µ]*)\s*$"
-)
 CRITERION_EXAMPLES = (
     '"recovery_time < 2 min", "error_rate > 50%", or '
     '{"metric": "latency_p95", "op": "<", "threshold": 200, "unit": "ms"}'
@@ -56,12 +51,17 @@ class Criterion(BaseModel):
 
 
 def parse_criterion(text: str) -> Criterion:
-    match = _TEXT.match(text)
-    if not match:
-        raise CriterionError(f"could not read {text!r} as a criterion; accepted: {CRITERION_EXAMPLES}")
-    return Criterion(
-        metric=match["metric"],
-        op=match["op"],  # type: ignore[arg-type]
-        threshold=float(match["threshold"]),
-        unit=match["unit"],
-    )
+    """Read the text form; units are checked against the metric's dimension (probes.tolerance)."""
+    return from_any(text)
+
+
+def from_any(value: object) -> Criterion:
+    """A criterion from text, a mapping or a Criterion, checked by the tolerance rules."""
+    from chaos_mcp.probes.tolerance import ToleranceError, to_criterion
+
+    raw = value.model_dump() if isinstance(value, Criterion) else value
+    try:
+        checked = to_criterion(raw)
+    except ToleranceError as exc:
+        raise CriterionError(f"{exc}; accepted forms: {CRITERION_EXAMPLES}") from None
+    return Criterion(metric=checked.qualified, op=checked.op, threshold=checked.threshold, unit=checked.unit)

@@ -541,6 +541,8 @@ def _overall(
 ) -> str:
     if any(s["status"] == "FAILED" for s in steps):
         return "FAILED"
+    if any(s["status"] == "PARTIAL" for s in steps):
+        return "PARTIAL"
     if not recovery_result.get("recovered", True) or (integrity and not integrity.get("intact", True)):
         return "PARTIAL"
     return "COMPLETE"

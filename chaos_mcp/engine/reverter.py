@@ -8,7 +8,7 @@ import anyio
 import structlog
 
 from chaos_mcp.engine.journal import FaultRow, Journal
-from chaos_mcp.faults.base import fault_from_record
+from chaos_mcp.faults.base import FaultError, fault_from_record
 
 log = structlog.get_logger("chaos_mcp.revert")
 REVERT_TIMEOUT = 10.0
@@ -41,14 +41,19 @@ async def _revert_one(journal: Journal, row: FaultRow) -> dict[str, Any]:
             if row.status != "reverted":
                 await fault.revert()
             still_active = False if fault.one_shot else await fault.verify()
-    except Exception as exc:  # a revert that fails is data for the report, not a crash
-        journal.set_fault_status(row.id, "revert_failed")
-        log.error("revert_failed", fault_id=row.id, error=type(exc).__name__)
+    except FaultError as exc:
+        conflicts = getattr(exc, "conflicts", None)
+        if not conflicts:
+            return _failed(journal, row, step, exc)
+        journal.set_fault_status(row.id, "conflict")
+        journal.append(row.experiment_id, "restore_conflict", {"fault_id": row.id, "conflicts": conflicts})
         return step | {
-            "status": "FAILED",
-            "detail": f"revert failed: {type(exc).__name__}; "
-            "run `chaos-mcp recover` or revert by hand (see the rollback plan)",
+            "status": "PARTIAL",
+            "detail": f"{exc} Everything else was restored; these rows are left for a person.",
+            "conflicts": conflicts,
         }
+    except Exception as exc:  # a revert that fails is data for the report, not a crash
+        return _failed(journal, row, step, exc)
     if still_active:
         journal.set_fault_status(row.id, "revert_failed")
         return step | {
@@ -60,3 +65,13 @@ async def _revert_one(journal: Journal, row: FaultRow) -> dict[str, Any]:
         journal.set_fault_status(row.id, "reverted")
         journal.append(row.experiment_id, "fault_reverted", {"fault_id": row.id})
     return step | {"status": "COMPLETE", "detail": detail}
+
+
+def _failed(journal: Journal, row: FaultRow, step: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    journal.set_fault_status(row.id, "revert_failed")
+    log.error("revert_failed", fault_id=row.id, error=type(exc).__name__)
+    return step | {
+        "status": "FAILED",
+        "detail": f"revert failed: {type(exc).__name__}; run `chaos-mcp recover` or revert by hand "
+        "(see the rollback plan)",
+    }

@@ -99,7 +99,11 @@ def _(target: ScheduleTarget, name: str, options: dict[str, Any]) -> list[Probe]
     # Imported on first use: the schedule model is heavy, and only schedule targets need it.
     schedule = importlib.import_module("chaos_mcp.probes.schedule")
     probe: Probe = schedule.ScheduleProbe(name, target)
-    return [probe]
+    if target.source != "postgres":
+        return [probe]
+    data = importlib.import_module("chaos_mcp.probes.data")
+    validator: Probe = data.DataProbe(name, target)
+    return [probe, validator]
 
 
 def _build(cls: type[Probe], name: str, options: dict[str, Any], **fixed: Any) -> Probe:

@@ -76,7 +76,7 @@ def status(view: ExperimentView, facts: dict[str, Any]) -> tuple[str, str]:
         return FAILED, f"the run was interrupted: {interrupted[0].get('reason')}"
     if fired:
         return REJECTED, str(fired[0].get("reason"))
-    if not judged or all(r["actual"] is None for r in judged):
+    if not judged or not any(r["measured"] for r in judged):
         return FAILED, "no criterion could be measured while the fault was active"
     failing = [r for r in judged if not r["passed"]]
     if failing:

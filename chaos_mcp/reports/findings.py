@@ -143,7 +143,7 @@ def _criteria(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
     for row in facts["results"]:
         if row["passed"] or row["criterion"] == "" or row["metric"].endswith(("detection_time",)):
             continue
-        if row["actual"] is None and row["source"] == "window":
+        if not row["measured"]:
             continue  # nothing was observed: covered by _unobserved
         if row["metric"].endswith("recovery_time"):
             if row["actual"] is None:

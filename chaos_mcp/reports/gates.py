@@ -50,7 +50,7 @@ def no_data_corruption(view: ExperimentView, facts: dict[str, Any]) -> tuple[boo
 
 
 def hypothesis_tested(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool, str]:
-    judged = [r for r in facts["results"] if r["actual"] is not None]
+    judged = [r for r in facts["results"] if r["measured"]]
     text = (
         f"{len(judged)}/{len(facts['results'])} result row(s) measured over {len(view.window())} window "
         f"observation(s); status {facts['status']}"

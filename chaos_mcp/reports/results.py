@@ -83,6 +83,7 @@ def _row(verdict: Verdict, source: str, observations: int = 0) -> dict[str, Any]
     row["observations"] = observations
     row["status"] = "PASS" if verdict.passed else "FAIL"
     row["actual_text"] = actual_text(verdict.actual, verdict.unit)
+    row["measured"] = verdict.actual is not None
     return row
 
 
@@ -104,14 +105,20 @@ def window_verdict(criterion: Criterion, window: list[Observation]) -> dict[str,
     return _row(_worst(criterion, verdicts), "window", len(verdicts))
 
 
-def derived_verdict(criterion: Criterion, value: float | None, note: str, source: str) -> dict[str, Any]:
+def derived_verdict(
+    criterion: Criterion, value: float | None, note: str, source: str, looked: bool
+) -> dict[str, Any]:
+    """A criterion on a derived time; `looked` says the evidence was sought (absence is then a result)."""
     measurements = [] if value is None else [Measurement("experiment", criterion.metric, value, "s")]
     verdict = evaluate(
         criterion.model_copy(update={"metric": criterion.metric.rpartition(".")[2]}), measurements
     )
     if value is None:
         verdict = Verdict(criterion, None, "s", False, note)
-    return _row(verdict, source, 1 if value is not None else 0)
+    row = _row(verdict, source, 1 if value is not None else 0)
+    if value is None and looked:
+        row |= {"measured": True, "actual_text": "never" if source == "detection" else "not recovered"}
+    return row
 
 
 def results(view: ExperimentView, detected: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -123,11 +130,14 @@ def results(view: ExperimentView, detected: dict[str, Any] | None) -> list[dict[
         name = criterion.metric.rpartition(".")[2]
         if name == "recovery_time":
             note = recovery.get("why") or "rollback did not measure recovery"
-            rows.append(derived_verdict(criterion, recovery.get("recovery_time_s"), note, "rollback"))
+            rows.append(
+                derived_verdict(criterion, recovery.get("recovery_time_s"), note, "rollback", bool(recovery))
+            )
         elif name == "detection_time":
             value = (detected or {}).get("detection_time_s")
             note = _no_detection_note(detected)
-            rows.append(derived_verdict(criterion, value, note, "detection"))
+            looked = detected is not None and bool(detected["detected"] or window)
+            rows.append(derived_verdict(criterion, value, note, "detection", looked))
         else:
             rows.append(window_verdict(criterion, window))
     if not view.design.success_criteria:
@@ -172,6 +182,7 @@ def _info_detection(detected: dict[str, Any]) -> dict[str, Any]:
             else "never"
         ),
         "passed": found,
+        "measured": True,
         "status": "PASS" if found else "FAIL",
         "note": "" if found else _no_detection_note(detected),
         "probe": "",
@@ -191,6 +202,7 @@ def _info_recovery(recovery: dict[str, Any], bound_s: float) -> dict[str, Any]:
         "unit": "s",
         "actual_text": format_duration(recovery["recovery_time_s"]) if recovered else "not recovered",
         "passed": recovered,
+        "measured": True,
         "status": "PASS" if recovered else "FAIL",
         "note": recovery.get("why", ""),
         "probe": "",

@@ -133,9 +133,9 @@ def _base_program(target: ScheduleTarget) -> Program:
                 f"schedule file {path} cannot be read ({exc.strerror}); check source = 'json:PATH'"
             ) from None
         return _json(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    raise ScheduleError(
-        "PostgreSQL schedule sources are not supported yet (issue 7); use source = 'synthetic' or 'json:PATH'"
-    )
+    from chaos_mcp.data.source import load_postgres_program
+
+    return load_postgres_program(target)
 
 
 @functools.lru_cache(maxsize=8)

@@ -20,12 +20,14 @@ from tests.reports.conftest import Ran
 
 
 def edited(
-    view: ExperimentView, kind: str, change: Any, design: dict[str, Any] | None = None
+    view: ExperimentView, kind: str | tuple[str, ...], change: Any, design: dict[str, Any] | None = None
 ) -> ExperimentView:
+    """The view with `change(data)` applied to every event of `kind` (and the design updated)."""
+    chosen = (kind,) if isinstance(kind, str) else kind
     events = []
     for event in view.events:
         data = copy.deepcopy(event.data)
-        if event.kind == kind:
+        if event.kind in chosen:
             change(data)
         events.append(replace(event, data=data))
     new_design = view.design.model_copy(update=design or {})

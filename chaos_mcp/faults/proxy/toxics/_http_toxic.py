@@ -63,8 +63,10 @@ class HttpToxic(Toxic):
                 stub.send(EOF)
                 return
             assert isinstance(item, Chunk)
-            for piece in state.splitter.feed(item.data):
+            pieces = state.splitter.feed(item.data)
+            for index, piece in enumerate(pieces):
                 if not await self._piece(stub, state, piece, item.ts):
+                    _send_raw(stub, pieces[index + 1 :], item.ts)
                     return
 
     async def _piece(self, stub: Stub, state: HttpState, piece: Piece, ts: float) -> bool:
@@ -81,6 +83,13 @@ class HttpToxic(Toxic):
     @abstractmethod
     async def affect(self, stub: Stub, piece: Piece, ts: float) -> bool:
         """Handle one piece of an affected request; False if interrupted (after sending on what it held)."""
+
+
+def _send_raw(stub: Stub, pieces: list[Piece], ts: float) -> None:
+    """Interrupted mid-chunk: pass the rest on unaffected (bytes are never dropped)."""
+    data = b"".join(p.raw if isinstance(p, Head) else p for p in pieces if isinstance(p, Head | bytes))
+    if data:
+        stub.send(Chunk(data, ts))
 
 
 __all__ = ["END", "HttpState", "HttpToxic"]
