@@ -91,6 +91,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from chaos_mcp.server import build_server
 
     anyio.run(operations.recover_orphans, settings)
+    if any(t.proxy is not None for t in settings.targets.values()):
+        anyio.run(operations.start_proxies, settings)
     _abort_on_signals(settings)
     server = build_server(settings)
     if args.transport == "stdio":

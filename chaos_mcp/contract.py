@@ -124,6 +124,12 @@ class DesignExperimentInput(BaseModel):
         description=f"stop conditions: when one holds during the window, every fault is reverted at once; "
         f"each {CRITERION_EXAMPLES}",
     )
+    detection_signals: list[CriterionInput] | None = Field(
+        None,
+        description="signals the system under test should raise when it notices the failure, e.g. "
+        '"api.healthy == 0" or "alerts.firing >= 1"; detection_time is from injection to the first sample '
+        "where one holds",
+    )
     steady_state: list[CriterionInput] | None = Field(
         None,
         description="what 'normal' means, each a criterion; default: the spec's (response time < 200 ms, "
@@ -215,6 +221,7 @@ class ExperimentDesign(BaseModel):
     success_criteria: list[Criterion]
     abort_conditions: list[Criterion]
     steady_state: list[Criterion]
+    detection_signals: list[Criterion] = []
     scenario: str
     parameters: dict[str, Any]
     system_state: dict[str, Any] | str | None
@@ -251,7 +258,7 @@ def validate_design(raw: dict[str, Any], settings: Settings) -> ExperimentDesign
     rollback_plan = _check_steps(raw, check)
     criteria = {
         name: _check_criteria(raw, name, check)
-        for name in ("success_criteria", "abort_conditions", "steady_state")
+        for name in ("success_criteria", "abort_conditions", "steady_state", "detection_signals")
     }
     scenario_name, parameters = _check_scenario(raw, experiment_type, target_name, settings, check)
     for flag in ("dry_run", "baseline_known_degraded"):
@@ -285,6 +292,7 @@ def validate_design(raw: dict[str, Any], settings: Settings) -> ExperimentDesign
         success_criteria=criteria["success_criteria"],
         abort_conditions=criteria["abort_conditions"],
         steady_state=criteria["steady_state"],
+        detection_signals=criteria["detection_signals"],
         scenario=scenario_name or "",
         parameters=parameters,
         system_state=system_state if isinstance(system_state, dict | str) else None,

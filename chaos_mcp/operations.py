@@ -126,3 +126,15 @@ async def recover_orphans(settings: Settings) -> int:
         )
         _free_stale_holds(engine, min_age=60.0)
         return len(steps)
+
+
+async def start_proxies(settings: Settings) -> None:
+    """At `serve` start: the fault proxy and the targets' proxies, or a warning saying why not."""
+    import structlog
+
+    from chaos_mcp.engine.proxies import ensure_proxies
+
+    try:
+        await ensure_proxies(settings)
+    except EngineError as exc:
+        structlog.get_logger("chaos_mcp.serve").warning("proxy_unavailable", reason=str(exc))

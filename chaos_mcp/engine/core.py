@@ -28,9 +28,10 @@ from chaos_mcp.engine.lifecycle import ACTIVE_STATES, State, require
 from chaos_mcp.engine.measure import Measurer
 from chaos_mcp.engine.policy import Approver, PolicyRefusal, escalations, require_approval
 from chaos_mcp.engine.reverter import revert_faults
-from chaos_mcp.engine.supervisor import Supervisor
+from chaos_mcp.engine.supervisor import Supervisor, record_detection
 from chaos_mcp.engine.warden import spawn_warden
 from chaos_mcp.faults.base import Fault, FaultError, fault_from_record
+from chaos_mcp.probes.base import Measurement
 from chaos_mcp.scenarios.base import ScenarioContext, scenarios
 
 log = structlog.get_logger("chaos_mcp.engine")
@@ -45,6 +46,7 @@ class Engine:
         self.measurer = Measurer(settings)
         self._task_group: TaskGroup | None = None
         self._supervisors: dict[str, Supervisor] = {}
+        self._proxies_ready = False
 
     @classmethod
     @asynccontextmanager
@@ -228,9 +230,12 @@ class Engine:
         phase = {State.DESIGNED: "baseline", State.BASELINED: "baseline", State.INJECTED: "during"}.get(
             state, "recovery"
         )
+        await self._ensure_proxies_once()
         result = await self.measurer.measure(design)
         self.journal.append(experiment_id, "measurement", {"phase": phase, **result})
         if phase == "during":
+            sampled = [Measurement(**m) for m in result["measurements"]]
+            record_detection(self.journal, experiment_id, design, sampled)
             observation = await self._observe(experiment_id, design)
             if observation is not None:
                 result["observation"] = observation
@@ -305,6 +310,11 @@ class Engine:
         except PolicyRefusal as exc:
             self.journal.append(experiment_id, "injection_refused", {"reason": str(exc)})
             raise EngineError(str(exc)) from None
+        params = scenario.Parameters.model_validate(design.parameters)
+        if scenario.uses_proxy or getattr(params, "method", None) == "proxy":
+            from chaos_mcp.engine.proxies import ensure_proxies  # httpx loads only when needed
+
+            await ensure_proxies(self.settings)
         active = [r for r in self.journal.list_experiments(limit=1000) if State(r.state) == State.INJECTED]
         if len(active) >= self.settings.policy.max_concurrent:
             raise EngineError(
@@ -384,6 +394,15 @@ class Engine:
             "automatic_revert": scenario.automatic_revert,
             "next": "measure_steady_state (during the window), then rollback",
         }
+
+    async def _ensure_proxies_once(self) -> None:
+        """Probes of proxied targets go through their proxies, so those must exist before measuring."""
+        if self._proxies_ready or not any(t.proxy for t in self.settings.targets.values()):
+            return
+        from chaos_mcp.engine.proxies import ensure_proxies
+
+        await ensure_proxies(self.settings)
+        self._proxies_ready = True
 
     def approval_question(self, experiment_id: str) -> str | None:
         """The question a person must answer before this injection, or None if none is needed."""

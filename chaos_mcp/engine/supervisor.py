@@ -14,9 +14,11 @@ import anyio
 import structlog
 
 from chaos_mcp.contract import ExperimentDesign
+from chaos_mcp.engine.journal import Journal
 from chaos_mcp.engine.lifecycle import State
 from chaos_mcp.engine.reverter import revert_faults
 from chaos_mcp.engine.verdicts import evaluate_all
+from chaos_mcp.probes.base import Measurement
 
 if TYPE_CHECKING:
     from chaos_mcp.engine.core import Engine
@@ -40,6 +42,7 @@ class Supervisor:
         self.deadline = deadline
         self.interval = sampling_interval(design.duration_s)
         self._scope = anyio.CancelScope()
+        self.detected = False
 
     def stop(self) -> None:
         self._scope.cancel()
@@ -63,6 +66,7 @@ class Supervisor:
 
     async def _sample_and_check(self) -> bool:
         measurements = await self.engine.measurer.sample(self.design)
+        self._check_detection(measurements)
         verdicts = evaluate_all(self.design.abort_conditions, measurements)
         fired = [v for v in verdicts if v.passed]
         self.engine.journal.append(
@@ -82,6 +86,12 @@ class Supervisor:
             return True
         return False
 
+    def _check_detection(self, measurements: list[Measurement]) -> None:
+        if not self.detected:
+            self.detected = record_detection(
+                self.engine.journal, self.experiment_id, self.design, measurements
+            )
+
     async def _revert(self, reason: str, event: str, evidence: list[dict[str, Any]] | None) -> None:
         with anyio.CancelScope(shield=True):
             steps = await revert_faults(self.engine.journal, self.engine.journal.faults(self.experiment_id))
@@ -92,3 +102,26 @@ class Supervisor:
                 self.engine.journal.append(self.experiment_id, event, data)
                 self.engine.journal.release_holds_of(self.experiment_id)
             log.info(event, experiment_id=self.experiment_id, reason=reason)
+
+
+def record_detection(
+    journal: Journal, experiment_id: str, design: ExperimentDesign, measurements: list[Measurement]
+) -> bool:
+    """Journal `detected` the first time a detection signal holds; True once detected."""
+    if not design.detection_signals:
+        return False
+    if journal.events(experiment_id, ["detected"]):
+        return True
+    raised = [v for v in evaluate_all(design.detection_signals, measurements) if v.passed]
+    injected = journal.events(experiment_id, ["faults_injected"])
+    if not raised or not injected:
+        return False
+    journal.append(
+        experiment_id,
+        "detected",
+        {
+            "detection_time_s": round(time.time() - injected[0].ts, 3),
+            "signals": [v.as_dict() for v in raised],
+        },
+    )
+    return True

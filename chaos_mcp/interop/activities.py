@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import anyio
 
 from chaos_mcp.config import Settings, load_settings
-from chaos_mcp.criteria import OPS, Criterion
+from chaos_mcp.criteria import OPS
 from chaos_mcp.engine.core import Engine
 from chaos_mcp.engine.lifecycle import ACTIVE_STATES, State
-from chaos_mcp.engine.verdicts import threshold_in
+from chaos_mcp.probes.tolerance import convert
 
 T = TypeVar("T")
 
@@ -55,8 +55,7 @@ def metric_value(
             found += [m for m in await probe.sample() if m.metric == metric and not m.labels]
         if not found:
             raise ValueError(f"target {target!r} has no measurement named {metric!r}")
-        factor = threshold_in(Criterion(metric=metric, op="<", threshold=1.0, unit=unit), found[0].unit)
-        return found[0].value / factor
+        return convert(found[0].value, found[0].unit, unit, metric)
 
     return _with_engine(configuration, job)
 

@@ -19,6 +19,7 @@ from typing import Any
 from chaos_mcp import __version__
 from chaos_mcp.contract import ExperimentDesign
 from chaos_mcp.criteria import Criterion, parse_criterion
+from chaos_mcp.probes.tolerance import convert
 from chaos_mcp.reports.evidence import experiment_facts
 from chaos_mcp.reports.journal_view import ExperimentView, Observation
 from chaos_mcp.reports.results import measurements_of
@@ -155,18 +156,12 @@ def _iso(ts: float) -> str:
 
 
 def _value(criterion: Criterion, observation: Observation) -> float | None:
-    from chaos_mcp.engine.verdicts import evaluate, find
-
-    found = find(criterion, measurements_of(observation))
-    if found is None:
-        return None
-    verdict = evaluate(criterion.model_copy(update={"threshold": 1.0}), [found])
-    factor = 1.0
-    if verdict.actual is not None and criterion.unit not in ("", found.unit):
-        from chaos_mcp.engine.verdicts import threshold_in
-
-        factor = threshold_in(criterion.model_copy(update={"threshold": 1.0}), found.unit)
-    return found.value / factor
+    """The criterion's metric in this observation, in the criterion's unit (None when not measured)."""
+    probe, _, metric = criterion.metric.rpartition(".")
+    for m in measurements_of(observation):
+        if m.metric == metric and (not probe or m.probe == probe) and not m.labels:
+            return convert(m.value, m.unit, criterion.unit, criterion.metric)
+    return None
 
 
 def _run(

@@ -39,6 +39,7 @@ from chaos_mcp.probes.postgres import PostgresProbe
 from chaos_mcp.probes.prometheus import PrometheusProbe
 from chaos_mcp.probes.redis import RedisProbe
 from chaos_mcp.probes.tcp import TcpProbe
+from chaos_mcp.probes.via_proxy import address_via, dsn_via, url_via
 
 _SERVICE = ["latency_p95 < 200ms", "error_rate < 0.1%"]
 DEFAULT_STEADY_STATE: dict[str, list[str]] = {
@@ -66,22 +67,25 @@ def _probes(target: object, name: str, options: dict[str, Any]) -> list[Probe]:
 
 @_probes.register
 def _(target: HttpTarget, name: str, options: dict[str, Any]) -> list[Probe]:
-    return [_build(HttpProbe, name, options, base_url=target.base_url, health=target.health)]
+    base_url = url_via(target.base_url, target.proxy)
+    return [_build(HttpProbe, name, options, base_url=base_url, health=target.health)]
 
 
 @_probes.register
 def _(target: PostgresTarget, name: str, options: dict[str, Any]) -> list[Probe]:
-    return [_build(PostgresProbe, name, options, dsn=target.dsn, database=target.database)]
+    return [
+        _build(PostgresProbe, name, options, dsn=dsn_via(target.dsn, target.proxy), database=target.database)
+    ]
 
 
 @_probes.register
 def _(target: RedisTarget, name: str, options: dict[str, Any]) -> list[Probe]:
-    return [_build(RedisProbe, name, options, url=target.url)]
+    return [_build(RedisProbe, name, options, url=url_via(target.url, target.proxy))]
 
 
 @_probes.register
 def _(target: TcpTarget, name: str, options: dict[str, Any]) -> list[Probe]:
-    return [_build(TcpProbe, name, options, address=target.address)]
+    return [_build(TcpProbe, name, options, address=address_via(target.address, target.proxy))]
 
 
 @_probes.register

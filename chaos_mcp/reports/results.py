@@ -15,12 +15,14 @@ from chaos_mcp.durations import format_duration
 from chaos_mcp.engine.recovery import recovery_bound
 from chaos_mcp.engine.verdicts import Verdict, evaluate
 from chaos_mcp.probes.base import Measurement
+from chaos_mcp.probes.tolerance import convert
 from chaos_mcp.reports.journal_view import ExperimentView, Observation
 
 # Metrics through which a system under test raises a signal (health turning degraded, a
 # defense level rising, an alert firing): their first change after injection is detection.
 SIGNAL_METRICS = ("healthy", "defense_level")
 DERIVED = ("recovery_time", "detection_time")
+TIME_UNITS = ("s", "sec", "min", "m", "h")
 
 
 def is_signal(metric: str) -> bool:
@@ -90,8 +92,8 @@ def _row(verdict: Verdict, source: str, observations: int = 0) -> dict[str, Any]
 def actual_text(value: float | None, unit: str) -> str:
     if value is None:
         return "not measured"
-    if unit == "s":
-        return format_duration(value)
+    if unit in TIME_UNITS:
+        return format_duration(convert(value, unit, "s", "time"))
     if unit in ("%", ""):
         return f"{value:g}{unit}"
     return f"{value:g} {unit}"

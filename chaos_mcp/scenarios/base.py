@@ -45,6 +45,7 @@ class Scenario(ABC):
     purpose: ClassVar[str]
     Parameters: ClassVar[type[BaseModel]] = NoParameters
     mutates_data: ClassVar[bool] = False
+    uses_proxy: ClassVar[bool] = False
     automatic_revert: ClassVar[str]
 
     @abstractmethod
@@ -71,6 +72,7 @@ class Scenario(ABC):
             "purpose": self.purpose,
             "automatic_revert": self.automatic_revert,
             "mutates_data": self.mutates_data,
+            "uses_proxy": self.uses_proxy,
             "parameters": self.Parameters.model_json_schema(),
         }
 

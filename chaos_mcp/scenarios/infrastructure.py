@@ -34,7 +34,8 @@ class ConnectionLoss(BaseModel):
         None,
         min_length=1,
         max_length=63,
-        description="native only: end only this application's sessions (one shot) instead of blocking the database",
+        description="native only: end only this application's sessions (one shot) instead of blocking "
+        "the database",
     )
     mode: Literal["disallow", "limit_zero"] = Field(
         "disallow",

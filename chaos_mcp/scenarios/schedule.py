@@ -193,4 +193,6 @@ class ConstraintConflict(Scenario):
         from chaos_mcp.schedule.api import validate
 
         found = validate(ctx.target_name, _schedule(ctx.target))
-        return {"validation": {"conflicts": found["conflicts"], "problems": len(found["problems"])}}
+        problems = found["problems"]
+        count = len(problems) if isinstance(problems, list) else 0
+        return {"validation": {"conflicts": found["conflicts"], "problems": count}}

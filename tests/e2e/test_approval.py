@@ -51,14 +51,17 @@ def inject_args(experiment_id: str) -> dict[str, Any]:
     return {"experiment_id": experiment_id, "environment": "production", "target_component": "schedule"}
 
 
-async def test_production_is_refused_at_design_without_allow_production(tmp_path: Path, state_dir: Path,
-                                                                         era: str) -> None:
+async def test_production_is_refused_at_design_without_allow_production(
+    tmp_path: Path, state_dir: Path, era: str
+) -> None:
     async with Client(build_server(production(tmp_path, False)), mode=era) as client:  # type: ignore[arg-type]
         result = await client.call_tool("design_experiment", valid_design(environment="production"))
         assert result.is_error and "allow_production" in result_text(result)
 
 
-async def test_an_approving_person_lets_the_injection_through(tmp_path: Path, state_dir: Path, era: str) -> None:
+async def test_an_approving_person_lets_the_injection_through(
+    tmp_path: Path, state_dir: Path, era: str
+) -> None:
     callback = answering("accept", approve=True)
     server = build_server(production(tmp_path, True))
     async with Client(server, mode=era, elicitation_callback=callback) as client:  # type: ignore[arg-type]
@@ -70,8 +73,9 @@ async def test_an_approving_person_lets_the_injection_through(tmp_path: Path, st
 
 
 @pytest.mark.parametrize(("action", "approve"), [("decline", False), ("cancel", False), ("accept", False)])
-async def test_a_person_who_declines_stops_the_injection(tmp_path: Path, state_dir: Path, era: str, action: str,
-                                                        approve: bool) -> None:
+async def test_a_person_who_declines_stops_the_injection(
+    tmp_path: Path, state_dir: Path, era: str, action: str, approve: bool
+) -> None:
     server = build_server(production(tmp_path, True))
     async with Client(server, mode=era, elicitation_callback=answering(action, approve)) as client:  # type: ignore[arg-type]
         experiment_id = await baselined(client)
@@ -81,8 +85,9 @@ async def test_a_person_who_declines_stops_the_injection(tmp_path: Path, state_d
         assert record["state"] == "baselined" and record["faults"] == []
 
 
-async def test_a_client_that_cannot_ask_a_person_gets_a_refusal_saying_what_to_do(tmp_path: Path, state_dir: Path,
-                                                                                   era: str) -> None:
+async def test_a_client_that_cannot_ask_a_person_gets_a_refusal_saying_what_to_do(
+    tmp_path: Path, state_dir: Path, era: str
+) -> None:
     async with Client(build_server(production(tmp_path, True)), mode=era) as client:  # type: ignore[arg-type]
         experiment_id = await baselined(client)
         result = await client.call_tool("inject_failure", inject_args(experiment_id))

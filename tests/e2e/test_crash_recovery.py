@@ -57,10 +57,15 @@ def design(target: str) -> dict[str, object]:
 
 
 def kill_wardens(state: Path) -> None:
-    found = subprocess.run(["pgrep", "-f", f"chaos_mcp.engine.warden sqlite:///{state}"], capture_output=True,
-                           text=True, check=False).stdout.split()
-    found += subprocess.run(["pgrep", "-f", "chaos-mcp-warden-"], capture_output=True, text=True,
-                            check=False).stdout.split()
+    found = subprocess.run(
+        ["pgrep", "-f", f"chaos_mcp.engine.warden sqlite:///{state}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    found += subprocess.run(
+        ["pgrep", "-f", "chaos-mcp-warden-"], capture_output=True, text=True, check=False
+    ).stdout.split()
     for pid in found:
         try:
             os.kill(int(pid), signal.SIGKILL)
@@ -70,8 +75,9 @@ def kill_wardens(state: Path) -> None:
 
 def database_flags(dsn: str, database: str) -> tuple[bool, int]:
     with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT datallowconn, datconnlimit FROM pg_database WHERE datname = %s",
-                           (database,)).fetchone()
+        row = conn.execute(
+            "SELECT datallowconn, datconnlimit FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
     assert row is not None
     return bool(row[0]), int(row[1])
 
@@ -95,8 +101,12 @@ def test_after_random_crashes_recover_leaves_no_fault_and_original_settings(
     crashed_with_faults = 0
     for _ in range(RUNS):
         target = rng.choice(["schedule", "db"])
-        process = subprocess.Popen([sys.executable, "-c", LIFECYCLE, json.dumps(design(target))], env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            [sys.executable, "-c", LIFECYCLE, json.dumps(design(target))],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert process.stdout is not None
         step = rng.choice([b"designed", b"baselined", b"injected", b"injected"])
         while (line := process.stdout.readline().strip()) != step:
@@ -109,8 +119,14 @@ def test_after_random_crashes_recover_leaves_no_fault_and_original_settings(
         crashed_with_faults += bool(journal.active_faults())
         journal.close()
         if rng.random() < 0.2:  # now and then through the real command line, otherwise in-process
-            done = subprocess.run([sys.executable, "-m", "chaos_mcp.cli", "recover"], env=env,
-                                  capture_output=True, text=True, timeout=60, check=False)
+            done = subprocess.run(
+                [sys.executable, "-m", "chaos_mcp.cli", "recover"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             assert done.returncode == 0, done.stdout + done.stderr
         else:
             assert anyio.run(operations.recover, settings, io.StringIO()) == 0

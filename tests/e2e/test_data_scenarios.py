@@ -27,18 +27,26 @@ pytestmark = pytest.mark.anyio
 
 
 def config(database: PostgresDatabase, mutation: str = "allow") -> str:
-    return (f'[policy]\ndata_mutation = "{mutation}"\n\n[targets.scheduledb]\nkind = "schedule"\n'
-            f'environment = "test"\nsource = "postgres"\ndsn = "{database.app_dsn}"\nmapping = {{}}\n')
+    return (
+        f'[policy]\ndata_mutation = "{mutation}"\n\n[targets.scheduledb]\nkind = "schedule"\n'
+        f'environment = "test"\nsource = "postgres"\ndsn = "{database.app_dsn}"\nmapping = {{}}\n'
+    )
 
 
 def design(scenario: str, **parameters: Any) -> dict[str, Any]:
     return {
-        "experiment_type": "data", "target_component": "scheduledb", "scenario": scenario,
+        "experiment_type": "data",
+        "target_component": "scheduledb",
+        "scenario": scenario,
         "hypothesis": "When assignments are corrupted, the scheduling system should flag every bad row.",
         "environment": "test",
-        "blast_radius": {"scope": "test schedule database, at most 5 rows", "targets": ["scheduledb"],
-                         "max_rows": 5},
-        "duration": "60s", "rollback_plan": ["Restore the row images", "Verify the checksums"],
+        "blast_radius": {
+            "scope": "test schedule database, at most 5 rows",
+            "targets": ["scheduledb"],
+            "max_rows": 5,
+        },
+        "duration": "60s",
+        "rollback_plan": ["Restore the row images", "Verify the checksums"],
         "parameters": parameters,
     }
 
@@ -65,9 +73,12 @@ async def test_data_chaos_is_detected_during_the_window_and_restored_exactly(
         plan = result_data(await client.call_tool("design_experiment", design(scenario, rows=3)))
         experiment_id = plan["experiment_id"]
         result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
-        result_data(await client.call_tool("inject_failure", {"experiment_id": experiment_id,
-                                                              "environment": "test",
-                                                              "target_component": "scheduledb"}))
+        result_data(
+            await client.call_tool(
+                "inject_failure",
+                {"experiment_id": experiment_id, "environment": "test", "target_component": "scheduledb"},
+            )
+        )
         assert table_checksum(seeded) != before
         during = result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
         invalid = [m["value"] for m in during["measurements"] if m["metric"] == "invalid_rows"]
@@ -86,8 +97,10 @@ async def test_max_rows_beyond_the_blast_radius_and_deny_policy_are_refused(
         assert too_many.is_error and "max_rows" in result_text(too_many)
         plan = result_data(await client.call_tool("design_experiment", design("corrupt_assignment", rows=2)))
         result_data(await client.call_tool("measure_steady_state", {"experiment_id": plan["experiment_id"]}))
-        denied = await client.call_tool("inject_failure", {"experiment_id": plan["experiment_id"],
-                                                           "environment": "test", "target_component": "scheduledb"})
+        denied = await client.call_tool(
+            "inject_failure",
+            {"experiment_id": plan["experiment_id"], "environment": "test", "target_component": "scheduledb"},
+        )
         assert denied.is_error and "data_mutation is 'deny'" in result_text(denied)
 
 
@@ -116,18 +129,32 @@ def test_a_server_killed_between_mutation_and_revert_is_restored_exactly_by_reco
     state.mkdir()
     (tmp_path / "chaos.toml").write_text(config(seeded))
     env = {**os.environ, "CHAOS_MCP_STATE_DIR": str(state), "CHAOS_MCP_CONFIG": str(tmp_path / "chaos.toml")}
-    process = subprocess.Popen([sys.executable, "-c", LIFECYCLE, json.dumps(design("duplicate_shift", rows=4))],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-c", LIFECYCLE, json.dumps(design("duplicate_shift", rows=4))],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdout is not None
     line = process.stdout.readline().strip()
     assert line == b"injected", process.communicate()[1].decode()[-2000:]
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
-    for pid in subprocess.run(["pgrep", "-f", f"chaos_mcp.engine.warden sqlite:///{state}"], capture_output=True,
-                              text=True, check=False).stdout.split():
+    for pid in subprocess.run(
+        ["pgrep", "-f", f"chaos_mcp.engine.warden sqlite:///{state}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split():
         os.kill(int(pid), signal.SIGKILL)
     assert table_checksum(seeded) != before
-    done = subprocess.run([sys.executable, "-m", "chaos_mcp.cli", "recover"], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "chaos_mcp.cli", "recover"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert table_checksum(seeded) == before

@@ -33,8 +33,12 @@ async def inject_then_kill(state: Path, duration: str) -> tuple[str, float]:
         plan = result_data(await client.call_tool("design_experiment", valid_design(duration=duration)))
         experiment_id = plan["experiment_id"]
         result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
-        result_data(await client.call_tool("inject_failure", {"experiment_id": experiment_id,
-                                                              "environment": "test", "target_component": "schedule"}))
+        result_data(
+            await client.call_tool(
+                "inject_failure",
+                {"experiment_id": experiment_id, "environment": "test", "target_component": "schedule"},
+            )
+        )
         deadline = time.time() + float(duration.rstrip("s"))
         os.kill(server_pid(pid_file), signal.SIGKILL)
     return experiment_id, deadline

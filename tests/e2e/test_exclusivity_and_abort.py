@@ -36,7 +36,9 @@ async def test_two_servers_on_one_postgres_journal_race_and_exactly_one_injects(
 ) -> None:
     url = f"postgresql://postgres@{own_postgres.host}:{own_postgres.port}/{own_postgres.database}"
     config = tmp_path / "chaos.toml"
-    config.write_text(f'[journal]\nurl = "{url}"\n\n[targets.schedule]\nkind = "schedule"\nenvironment = "test"\n')
+    config.write_text(
+        f'[journal]\nurl = "{url}"\n\n[targets.schedule]\nkind = "schedule"\nenvironment = "test"\n'
+    )
     async with (
         Client(serve_params(state_dir, tmp_path / "a.pid", config), mode="legacy") as first,
         Client(serve_params(state_dir, tmp_path / "b.pid", config), mode="legacy") as second,
@@ -54,13 +56,17 @@ async def test_two_servers_on_one_postgres_journal_race_and_exactly_one_injects(
         assert len(winners) == 1
         loser = 1 - winners[0]
         assert f"held by experiment {ids[winners[0]]}" in result_text(results[loser])
-        result_data(await (first, second)[winners[0]].call_tool("rollback", {"experiment_id": ids[winners[0]]}))
+        result_data(
+            await (first, second)[winners[0]].call_tool("rollback", {"experiment_id": ids[winners[0]]})
+        )
 
 
 MANY = 20
 
 
-async def test_abort_all_reverts_twenty_active_injections_within_a_second(tmp_path: Path, state_dir: Path) -> None:
+async def test_abort_all_reverts_twenty_active_injections_within_a_second(
+    tmp_path: Path, state_dir: Path
+) -> None:
     toml = "".join(f'[targets.s{n}]\nkind = "schedule"\nenvironment = "test"\n\n' for n in range(MANY))
     settings = settings_with_journal(tmp_path, parse_settings(toml))
     async with Client(build_server(settings), mode="legacy") as client:
@@ -73,7 +79,9 @@ async def test_abort_all_reverts_twenty_active_injections_within_a_second(tmp_pa
         aborted = result_data(await client.call_tool("abort_all", {"reason": "kill switch test"}))
         elapsed = time.perf_counter() - began
         assert sorted(aborted["aborted"]) == sorted(ids)
-        assert len(aborted["reverted"]) == MANY and all(s["status"] == "COMPLETE" for s in aborted["reverted"])
+        assert len(aborted["reverted"]) == MANY and all(
+            s["status"] == "COMPLETE" for s in aborted["reverted"]
+        )
         assert elapsed < 1.0, f"abort_all took {elapsed:.3f}s"
         refused = await client.call_tool("inject_failure", inject_args(await baselined(client, "s0"), "s0"))
         assert refused.is_error and "chaos-mcp arm" in result_text(refused)

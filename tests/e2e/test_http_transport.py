@@ -15,9 +15,14 @@ import pytest
 from mcp import Client
 
 INITIALIZE = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-               "clientInfo": {"name": "test", "version": "1"}},
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
 }
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
@@ -33,8 +38,23 @@ def start(state: Path, host: str, port: int, token: str | None = None) -> subpro
     env["CHAOS_MCP_STATE_DIR"] = str(state)
     if token:
         env["CHAOS_MCP_TOKEN"] = token
-    return subprocess.Popen([sys.executable, "-m", "chaos_mcp.cli", "serve", "--transport", "http", "--host", host,
-                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chaos_mcp.cli",
+            "serve",
+            "--transport",
+            "http",
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:

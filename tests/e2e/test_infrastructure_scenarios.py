@@ -38,15 +38,20 @@ async def run_until_injected(client: Client, target: str, scenario: str, **extra
     experiment_id = plan["experiment_id"]
     baseline = result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
     assert baseline["steady"], baseline["verdicts"]
-    result_data(await client.call_tool("inject_failure", {"experiment_id": experiment_id, "environment": "test",
-                                                          "target_component": target}))
+    result_data(
+        await client.call_tool(
+            "inject_failure",
+            {"experiment_id": experiment_id, "environment": "test", "target_component": target},
+        )
+    )
     return str(experiment_id)
 
 
 def database_settings(own_postgres: PostgresDatabase) -> dict[str, Any]:
     with psycopg.connect(own_postgres.admin_dsn) as conn:
-        row = conn.execute("SELECT datallowconn, datconnlimit FROM pg_database WHERE datname = %s",
-                           (own_postgres.database,)).fetchone()
+        row = conn.execute(
+            "SELECT datallowconn, datconnlimit FROM pg_database WHERE datname = %s", (own_postgres.database,)
+        ).fetchone()
     assert row is not None
     return {"allow": row[0], "limit": row[1]}
 
@@ -57,7 +62,9 @@ async def test_db_connection_loss_refuses_new_connections_until_rollback(
     before = database_settings(own_postgres)
     app = psycopg.connect(own_postgres.app_dsn, autocommit=True)
     toml = f'[targets.db]\nkind = "postgres"\nenvironment = "test"\ndsn = "{own_postgres.admin_dsn}"\n'
-    async with Client(build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy") as client:
+    async with Client(
+        build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy"
+    ) as client:
         experiment_id = await run_until_injected(client, "db", "db_connection_loss")
         with pytest.raises(psycopg.OperationalError):
             psycopg.connect(own_postgres.app_dsn, connect_timeout=2).close()
@@ -70,12 +77,15 @@ async def test_db_connection_loss_refuses_new_connections_until_rollback(
     assert database_settings(own_postgres) == before
 
 
-async def test_redis_timeout_stalls_gets_until_rollback(tmp_path: Path, state_dir: Path,
-                                                        own_redis: RedisServer) -> None:
+async def test_redis_timeout_stalls_gets_until_rollback(
+    tmp_path: Path, state_dir: Path, own_redis: RedisServer
+) -> None:
     toml = f'[targets.cache]\nkind = "redis"\nenvironment = "test"\nurl = "{own_redis.url}"\n'
     observer = redis.Redis.from_url(own_redis.url, socket_timeout=0.1)
     observer.set("k", "v")
-    async with Client(build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy") as client:
+    async with Client(
+        build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy"
+    ) as client:
         experiment_id = await run_until_injected(client, "cache", "redis_timeout")
         with pytest.raises(redis.exceptions.TimeoutError):
             redis.Redis.from_url(own_redis.url, socket_timeout=0.1).get("k")
@@ -90,12 +100,18 @@ async def test_redis_timeout_stalls_gets_until_rollback(tmp_path: Path, state_di
 
 async def test_memory_pressure_holds_the_ballast_until_rollback(tmp_path: Path, state_dir: Path) -> None:
     toml = '[targets.app]\nkind = "process"\nenvironment = "test"\nmax_memory_mb = 512\n'
-    async with Client(build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy") as client:
-        too_big = await client.call_tool("design_experiment", design("app", "memory_pressure",
-                                                                     parameters={"size_mb": 4096}))
+    async with Client(
+        build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy"
+    ) as client:
+        too_big = await client.call_tool(
+            "design_experiment", design("app", "memory_pressure", parameters={"size_mb": 4096})
+        )
         assert too_big.is_error
         experiment_id = await run_until_injected(client, "app", "memory_pressure", parameters={"size_mb": 64})
         record = result_data(await client.call_tool("get_experiment", {"experiment_id": experiment_id}))
         assert record["faults"][0]["status"] == "injected"
         rollback = result_data(await client.call_tool("rollback", {"experiment_id": experiment_id}))
-        assert rollback["status"] == "COMPLETE" and rollback["steps"][0]["detail"] == "reverted and verified gone"
+        assert (
+            rollback["status"] == "COMPLETE"
+            and rollback["steps"][0]["detail"] == "reverted and verified gone"
+        )

@@ -16,11 +16,18 @@ pytestmark = pytest.mark.anyio
 async def during(client: Client, scenario: str, **parameters: Any) -> tuple[str, dict[str, Any]]:
     design = valid_design(scenario=scenario, parameters=parameters or None)
     experiment_id = result_data(await client.call_tool("design_experiment", design))["experiment_id"]
-    assert result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))["steady"]
-    result_data(await client.call_tool("inject_failure", {"experiment_id": experiment_id, "environment": "test",
-                                                          "target_component": "schedule"}))
-    return experiment_id, result_data(await client.call_tool("measure_steady_state",
-                                                             {"experiment_id": experiment_id}))
+    assert result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))[
+        "steady"
+    ]
+    result_data(
+        await client.call_tool(
+            "inject_failure",
+            {"experiment_id": experiment_id, "environment": "test", "target_component": "schedule"},
+        )
+    )
+    return experiment_id, result_data(
+        await client.call_tool("measure_steady_state", {"experiment_id": experiment_id})
+    )
 
 
 async def finish(client: Client, experiment_id: str) -> None:
@@ -59,15 +66,17 @@ async def test_constraint_conflict_is_named_by_validation(client: Client) -> Non
 
 
 async def test_bad_scenario_parameters_are_refused_with_what_is_accepted(client: Client) -> None:
-    result = await client.call_tool("design_experiment", valid_design(scenario="solver_timeout",
-                                                                      parameters={"seconds": 60, "x": 1}))
+    result = await client.call_tool(
+        "design_experiment", valid_design(scenario="solver_timeout", parameters={"seconds": 60, "x": 1})
+    )
     text = result_text(result)
     assert result.is_error and "parameters.seconds" in text and "parameters.x" in text
 
 
 async def test_analyze_contingency_reports_n1_and_all_n2_pairs(client: Client) -> None:
-    analysis = result_data(await client.call_tool("analyze_contingency", {"target_component": "schedule",
-                                                                          "depth": 2}))
+    analysis = result_data(
+        await client.call_tool("analyze_contingency", {"target_component": "schedule", "depth": 2})
+    )
     assert analysis["summary"]
     refused = await client.call_tool("analyze_contingency", {"target_component": "nope", "depth": 3})
     assert refused.is_error and "depth" in result_text(refused)

@@ -1,0 +1,154 @@
+"""Proxy scenarios end to end: the engine starts the fault proxy, route-scoped latency, proxy-only loss."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from mcp import Client
+
+from chaos_mcp.config import ProxySpec, parse_settings
+from chaos_mcp.probes.via_proxy import dsn_via
+from chaos_mcp.server import build_server
+from tests.e2e.conftest import result_data, settings_with_journal
+from tests.fixtures.services import PostgresDatabase
+
+pytestmark = pytest.mark.anyio
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def proxy_api() -> Iterator[int]:
+    """A port for the proxy daemon the engine starts; the daemon is killed afterwards."""
+    port = free_port()
+    yield port
+    found = subprocess.run(
+        ["pgrep", "-f", f"chaos_mcp.cli proxy --host 127.0.0.1 --port {port}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    for pid in found:
+        os.kill(int(pid), signal.SIGKILL)
+
+
+@pytest.fixture
+def web_app(tmp_path: Path) -> Iterator[int]:
+    """A real HTTP server with /health and /api/v1/schedules."""
+    root = tmp_path / "site"
+    (root / "api" / "v1").mkdir(parents=True)
+    (root / "health").write_text("ok")
+    (root / "api" / "v1" / "schedules").write_text('[{"block": 1}]')
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    yield port
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def design(target: str, scenario: str, blast: dict[str, Any], **parameters: Any) -> dict[str, Any]:
+    return {
+        "experiment_type": "infrastructure",
+        "target_component": target,
+        "scenario": scenario,
+        "hypothesis": f"When {target} is slow or unreachable, clients should time out cleanly and recover.",
+        "environment": "test",
+        "blast_radius": {"scope": "through the proxy only", "targets": [target], **blast},
+        "duration": "30s",
+        "rollback_plan": ["Remove the toxic", "Verify latency is back to normal"],
+        "parameters": parameters,
+    }
+
+
+def timed_get(url: str) -> float:
+    began = time.perf_counter()
+    assert httpx.get(url, timeout=10).status_code == 200
+    return time.perf_counter() - began
+
+
+async def run(client: Client, plan_input: dict[str, Any]) -> str:
+    experiment_id = result_data(await client.call_tool("design_experiment", plan_input))["experiment_id"]
+    assert result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))[
+        "steady"
+    ]
+    target = plan_input["target_component"]
+    result_data(
+        await client.call_tool(
+            "inject_failure",
+            {"experiment_id": experiment_id, "environment": "test", "target_component": target},
+        )
+    )
+    return str(experiment_id)
+
+
+async def test_api_latency_slows_only_the_declared_route(
+    tmp_path: Path, state_dir: Path, web_app: int, proxy_api: int
+) -> None:
+    listen = free_port()
+    toml = (
+        f'[proxy]\napi = "http://127.0.0.1:{proxy_api}"\n\n[targets.api]\nkind = "http"\n'
+        f'environment = "test"\nbase_url = "http://127.0.0.1:{web_app}"\n'
+        f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{web_app}" }}\n'
+    )
+    via = f"http://127.0.0.1:{listen}"
+    async with Client(
+        build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy"
+    ) as client:
+        experiment_id = await run(
+            client, design("api", "api_latency", {"routes": ["/api/v1/schedules"]}, latency_ms=300)
+        )
+        assert timed_get(f"{via}/api/v1/schedules") >= 0.3
+        assert timed_get(f"{via}/health") < 0.2
+        rollback = result_data(await client.call_tool("rollback", {"experiment_id": experiment_id}))
+        assert rollback["status"] == "COMPLETE", rollback
+    assert timed_get(f"{via}/api/v1/schedules") < 0.2
+
+
+async def test_db_connection_loss_through_the_proxy_leaves_direct_connections_alone(
+    tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase, proxy_api: int
+) -> None:
+    listen = free_port()
+    toml = (
+        f'[proxy]\napi = "http://127.0.0.1:{proxy_api}"\n\n[targets.db]\nkind = "postgres"\n'
+        f'environment = "test"\ndsn = "{own_postgres.admin_dsn}"\n'
+        f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{own_postgres.port}" }}\n'
+    )
+    spec = ProxySpec(listen=f"127.0.0.1:{listen}", upstream=f"127.0.0.1:{own_postgres.port}")
+    through_proxy = dsn_via(own_postgres.app_dsn, spec)
+    async with Client(
+        build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy"
+    ) as client:
+        experiment_id = await run(client, design("db", "db_connection_loss", {}, method="proxy"))
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(through_proxy, connect_timeout=2).close()
+        with psycopg.connect(own_postgres.app_dsn) as direct:
+            assert direct.execute("SELECT 1").fetchone() == (1,)
+        rollback = result_data(await client.call_tool("rollback", {"experiment_id": experiment_id}))
+        assert rollback["status"] == "COMPLETE", rollback
+    with psycopg.connect(through_proxy) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
