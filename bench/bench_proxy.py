@@ -47,7 +47,7 @@ def wait_port(port: int, timeout: float = 10) -> None:
 @contextlib.contextmanager
 def proxy_daemon() -> Iterator[httpx.Client]:
     port = free_port()
-    cmd = [sys.executable, "-m", "chaos_mcp.faults.proxy.daemon", "--port", str(port)]
+    cmd = [sys.executable, "-m", "chaos_mcp.faults.proxy", "--port", str(port)]
     process = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)

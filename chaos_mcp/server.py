@@ -19,6 +19,8 @@ from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from chaos_mcp import __version__
 from chaos_mcp.config import Settings
@@ -36,6 +38,9 @@ from chaos_mcp.contract import (
 from chaos_mcp.engine import catalog
 from chaos_mcp.engine.core import Engine, EngineError
 from chaos_mcp.engine.policy import Approval, Approver
+from chaos_mcp.extras import register_extras
+from chaos_mcp.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from chaos_mcp.metrics import render_metrics
 from chaos_mcp.secrets import redact_text
 
 log = structlog.get_logger("chaos_mcp.server")
@@ -379,4 +384,12 @@ def build_server(settings: Settings) -> MCPServer[Any]:
     server: MCPServer[Any] = MCPServer(
         "chaos-mcp", instructions=INSTRUCTIONS, version=__version__, tools=tools, lifespan=lifespan
     )
+    register_extras(server, holder.get)
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics (HTTP transport only), computed from the journal."""
+        return PlainTextResponse(render_metrics(holder.get().journal), media_type=METRICS_CONTENT_TYPE)
+
+    server.custom_route("/metrics", methods=["GET"])(metrics)
+
     return server

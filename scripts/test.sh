@@ -15,6 +15,7 @@ apt_install() {
 command -v redis-server >/dev/null || apt_install redis-server
 command -v pg_ctlcluster >/dev/null || apt_install postgresql
 command -v npx >/dev/null || apt_install nodejs npm
+command -v chromium >/dev/null || apt_install chromium
 
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start >&2

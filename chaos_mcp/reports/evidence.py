@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaos_mcp.durations import format_duration
+from chaos_mcp.engine.journal import Event
 from chaos_mcp.reports.blast import blast_radius
 from chaos_mcp.reports.findings import findings, no_finding_recommendation
 from chaos_mcp.reports.gates import quality_gates
@@ -40,7 +41,7 @@ def experiment_facts(view: ExperimentView) -> dict[str, Any]:
         "rollback": rollback_status(view),
         "recovered_by": [e.data.get("by", "chaos-mcp recover") for e in view.of("recovered")],
         "aborted": [e.data for e in view.of("aborted")],
-        "injected": (view.first("faults_injected").data if view.first("faults_injected") else None),  # type: ignore[union-attr]
+        "injected": _data(view.first("faults_injected")),
         "faults": [{"id": f.id, "kind": f.record.get("kind"), "status": f.status} for f in view.faults],
         "samples": len(view.of("sample")),
         "started_at": _iso(view.started_at),
@@ -166,16 +167,20 @@ def execution_summary(view: ExperimentView, facts: dict[str, Any]) -> list[str]:
     failed = view.last("failed")
     if failed is not None and failed.data.get("error"):
         lines.append(f"Failed at {_hms(failed.ts)}: {failed.data['error']}")
-    rollback = facts["rollback"]
-    if view.rollback is not None:
+    rollback, rolled = facts["rollback"], view.last("rollback")
+    if rolled is not None:
         recovery = rollback["recovery"]
         back = (
             f"steady state back after {format_duration(recovery['recovery_time_s'])}"
             if recovery.get("recovered")
             else recovery.get("why", "recovery not measured")
         )
-        lines.append(f"Rolled back at {_hms(view.last('rollback').ts)}: {rollback['status']}; {back}.")  # type: ignore[union-attr]
+        lines.append(f"Rolled back at {_hms(rolled.ts)}: {rollback['status']}; {back}.")
     return lines
+
+
+def _data(event: Event | None) -> dict[str, Any] | None:
+    return event.data if event is not None else None
 
 
 def _approvals(view: ExperimentView) -> list[Any]:

@@ -166,7 +166,7 @@ def _criteria(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
                 "high",
                 "criterion_failed",
                 f"{row['metric']}: expected {row['expected']}, measured {row['actual_text']}{observed}"
-                + (f" — {row['note']}" if row["note"] else ""),
+                + (f" — {row['note']}" if row["note"] and row["actual"] is None else ""),
                 f"success criterion '{row['criterion']}' judged on the window",
                 f"Harden {view.design.target_component} so that {row['criterion']} holds under "
                 f"{view.design.scenario}: it reached {row['actual_text']}{observed}.",
@@ -189,8 +189,9 @@ def _detection(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
                 "medium",
                 "slow_detection",
                 f"detection took {row['actual_text']}, over {row['expected']}",
-                f"first change of {detected['signal']} after injection",
-                f"Detect {view.design.scenario} sooner: {detected['signal']} changed only after "
+                f"first detection signal after injection: {detected['signal']}",
+                f"Detect {view.design.scenario} sooner: the first signal ({detected['signal']}) came only "
+                "after "
                 f"{row['actual_text']} (criterion {row['expected'] or 'a change'}); shorten the "
                 "health-check or alert evaluation interval.",
             )
@@ -203,7 +204,7 @@ def _detection(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
             f"the failure was never detected: {row['note'] or 'no signal changed'}",
             f"{watched} unchanged across {(detected or {}).get('observations', 0)} window observation(s)",
             f"Add detection for {view.design.scenario} on {view.design.target_component}: {watched} "
-            "never changed while the fault was active, so nothing would have alerted anyone.",
+            "never signalled while the fault was active, so nothing would have alerted anyone.",
         )
     ]
 

@@ -35,7 +35,37 @@ def measurements_of(observation: Observation) -> list[Measurement]:
 
 
 def detection(view: ExperimentView) -> dict[str, Any] | None:
-    """From injection to the first change of a signal metric; None when nothing watches one."""
+    """From injection to the first detection signal; None when nothing watches for one.
+
+    The design's `detection_signals` are judged by the supervisor (event `detected`); without
+    them, a change from the baseline of a signal metric (health, defense level, an alert) counts.
+    """
+    if view.design.detection_signals:
+        return _declared(view)
+    return _inferred(view)
+
+
+def _declared(view: ExperimentView) -> dict[str, Any]:
+    watched = [c.text() for c in view.design.detection_signals]
+    event = view.first("detected")
+    if event is None:
+        return {
+            "detected": False,
+            "detection_time_s": None,
+            "watched": watched,
+            "observations": len(view.window()),
+        }
+    raised = event.data.get("signals") or [{}]
+    return {
+        "detected": True,
+        "detection_time_s": event.data.get("detection_time_s"),
+        "signal": raised[0].get("criterion", watched[0]),
+        "watched": watched,
+        "declared": True,
+    }
+
+
+def _inferred(view: ExperimentView) -> dict[str, Any] | None:
     baseline, injected_at = view.baseline(), view.injected_at
     if baseline is None or injected_at is None:
         return None
@@ -54,10 +84,9 @@ def detection(view: ExperimentView) -> dict[str, Any] | None:
                 return {
                     "detected": True,
                     "detection_time_s": round(max(0.0, observation.at - injected_at), 3),
-                    "signal": f"{probe}.{metric}",
-                    "before": before,
-                    "after": after,
+                    "signal": f"{probe}.{metric} {before:g} → {after:g}",
                     "watched": watched,
+                    "declared": False,
                 }
     return {
         "detected": False,
@@ -177,12 +206,9 @@ def _info_detection(detected: dict[str, Any]) -> dict[str, Any]:
         "expected": "a signal change (no criterion given)",
         "actual": detected["detection_time_s"],
         "unit": "s",
-        "actual_text": (
-            f"{format_duration(detected['detection_time_s'])} "
-            f"({detected['signal']} {detected['before']:g} → {detected['after']:g})"
-            if found
-            else "never"
-        ),
+        "actual_text": f"{format_duration(detected['detection_time_s'])} ({detected['signal']})"
+        if found
+        else "never",
         "passed": found,
         "measured": True,
         "status": "PASS" if found else "FAIL",

@@ -11,10 +11,12 @@ from html import escape
 from typing import Any
 
 WIDTH, CHART, GAP, LEFT, RIGHT, TOP = 960, 96, 44, 78, 20, 46
+MIN_BAND = 6.0  # px: a phase too short to see at this scale is still drawn
 PHASE_FILL = {"baseline": "#dbeafe", "injected": "#fee2e2", "recovery": "#dcfce7"}
 POINT_FILL = {"baseline": "#1d4ed8", "during": "#b91c1c", "recovery": "#15803d"}
 EVENT_STROKE = {
     "faults_injected": "#b91c1c",
+    "detected": "#1d4ed8",
     "aborted": "#7c2d12",
     "auto_reverted": "#9a3412",
     "rollback": "#15803d",
@@ -102,7 +104,7 @@ def _chart(one: dict[str, Any], timeline: dict[str, Any], x: _Scale, top: float,
     for phase in timeline["phases"]:
         x1, x2 = x(phase["start"]), x(max(phase["end"], phase["start"]))
         out.append(
-            f'<rect x="{x1:.1f}" y="{top}" width="{max(x2 - x1, 1.5):.1f}" height="{CHART}" '
+            f'<rect x="{x1:.1f}" y="{top}" width="{max(x2 - x1, MIN_BAND):.1f}" height="{CHART}" '
             f'fill="{PHASE_FILL.get(phase["name"], "#eee")}"><title>{escape(phase["name"])}</title></rect>'
         )
     out.append(

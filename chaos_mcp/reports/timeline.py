@@ -31,6 +31,7 @@ def _wanted(
         *(("success", c) for c in design.success_criteria),
         *(("abort", c) for c in design.abort_conditions),
         *(("steady", c) for c in design.steady_state),
+        *(("detection", c) for c in design.detection_signals),
     ]
     baseline = view.baseline_event()
     if not design.steady_state and baseline:
@@ -110,6 +111,7 @@ def _phases(view: ExperimentView, t0: float) -> list[dict[str, Any]]:
 def _events(view: ExperimentView, t0: float) -> list[dict[str, Any]]:
     labels = {
         "faults_injected": "injected",
+        "detected": "detected",
         "aborted": "aborted",
         "auto_reverted": "deadline revert",
         "rollback": "rollback",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -67,10 +68,8 @@ def kill_wardens(state: Path) -> None:
         ["pgrep", "-f", "chaos-mcp-warden-"], capture_output=True, text=True, check=False
     ).stdout.split()
     for pid in found:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def database_flags(dsn: str, database: str) -> tuple[bool, int]:

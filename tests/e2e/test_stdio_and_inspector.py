@@ -47,7 +47,19 @@ def inspector(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     npx = shutil.which("npx")
     if npx is None:
         pytest.fail("npx (Node.js) is needed for the MCP Inspector CLI; .ci/run installs it")
-    command = [npx, "-y", INSPECTOR, "--cli", sys.executable, "-m", "chaos_mcp.cli", "serve", *args]
+    command = [
+        npx,
+        "-y",
+        INSPECTOR,
+        "--cli",
+        "-e",
+        f"CHAOS_MCP_STATE_DIR={tmp_path}",
+        sys.executable,
+        "-m",
+        "chaos_mcp.cli",
+        "serve",
+        *args,
+    ]
     return subprocess.run(
         command,
         capture_output=True,

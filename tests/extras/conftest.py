@@ -10,7 +10,6 @@ import pytest
 from mcp import Client
 
 from chaos_mcp.engine.core import Engine
-from chaos_mcp.extras import register_extras
 from chaos_mcp.server import build_server
 from tests.e2e.conftest import result_data, settings_with_journal
 from tests.helpers import valid_design
@@ -22,12 +21,6 @@ class Session:
     engine: Engine
 
 
-def wired(server: object) -> bool:
-    """True once build_server registers the prompts and resources itself."""
-    manager = getattr(server, "_prompt_manager", None)
-    return bool(manager and manager.list_prompts())
-
-
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -37,13 +30,9 @@ def anyio_backend() -> str:
 async def session(tmp_path: Path, state_dir: Path) -> AsyncIterator[Session]:
     settings = settings_with_journal(tmp_path)
     server = build_server(settings)
-    # A second engine on the same journal stands in for the server's own until build_server
-    # passes its engine getter; what the resources show comes from the journal either way.
-    async with Engine.running(settings) as engine:
-        if not wired(server):
-            register_extras(server, lambda: engine)
-        async with Client(server, mode="legacy") as client:  # type: ignore[arg-type]
-            yield Session(client, engine)
+    # A second engine on the same journal, for tests that look behind the server's back.
+    async with Engine.running(settings) as engine, Client(server, mode="legacy") as client:  # type: ignore[arg-type]
+        yield Session(client, engine)
 
 
 async def run_experiment(client: Client) -> str:

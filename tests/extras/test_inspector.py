@@ -15,8 +15,6 @@ import pytest
 
 from chaos_mcp.config import embedded_default
 from chaos_mcp.engine.core import Engine
-from chaos_mcp.server import build_server
-from tests.extras.conftest import wired
 from tests.helpers import valid_design
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
@@ -24,10 +22,7 @@ pytestmark = [pytest.mark.inspector, pytest.mark.slow]
 
 
 def server_command() -> list[str]:
-    """`chaos-mcp serve` once build_server registers the extras; until then the same server plus them."""
-    if wired(build_server(embedded_default())):
-        return [sys.executable, "-m", "chaos_mcp.cli", "serve"]
-    return [sys.executable, "-m", "tests.extras.serve_with_extras"]
+    return [sys.executable, "-m", "chaos_mcp.cli", "serve"]
 
 
 def inspector(state: Path, *args: str) -> Any:

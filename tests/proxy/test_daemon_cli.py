@@ -22,7 +22,7 @@ def test_the_daemon_creates_a_proxy_per_configured_target_and_exits_cleanly(tmp_
         f'proxy = {{ listen = "127.0.0.1:{listen_port}", upstream = "127.0.0.1:6379" }}\n'
         '[targets.plain]\nkind = "redis"\nenvironment = "test"\nurl = "redis://127.0.0.1:6379/0"\n'
     )
-    command = [sys.executable, "-m", "chaos_mcp.faults.proxy.daemon", "--port", str(api_port)]
+    command = [sys.executable, "-m", "chaos_mcp.faults.proxy", "--port", str(api_port)]
     process = subprocess.Popen([*command, "--config", str(config)], stderr=subprocess.PIPE, text=True)
     try:
 

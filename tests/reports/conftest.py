@@ -39,8 +39,10 @@ DESIGNS: dict[str, dict[str, Any]] = {
     ),
     # a stop condition that holds at the first sample: the supervisor aborts and reverts
     "aborted": valid_design(duration="20s", abort_conditions=["coverage_pct < 99%"]),
-    # detection is a criterion; the defense level is the signal
-    "detected": valid_design(duration="2s", success_criteria=["detection_time < 1 min"]),
+    # detection is a criterion; the declared signal is the defense level leaving GREEN/YELLOW
+    "detected": valid_design(
+        duration="2s", success_criteria=["detection_time < 1 min"], detection_signals=["defense_level >= 2"]
+    ),
 }
 
 

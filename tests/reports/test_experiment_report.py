@@ -98,14 +98,25 @@ def test_an_abort_condition_that_fired_rejects_the_hypothesis_and_is_a_recommend
     assert facts["findings"][0]["kind"] == "abort_condition"
 
 
-def test_detection_time_is_measured_from_injection_to_the_defense_level_change(ran: Ran) -> None:
+def test_detection_time_is_measured_from_injection_to_the_declared_detection_signal(ran: Ran) -> None:
     result = report(ran, "detected", "json")
     facts = result["json"]
     assert isinstance(facts, dict)
-    assert facts["detection"]["detected"] is True and facts["detection"]["signal"] == "schedule.defense_level"
+    detection = facts["detection"]
+    assert detection["detected"] is True and detection["declared"] is True
+    assert "defense_level >= 2" in detection["signal"], detection
     row = results_table(str(result["markdown"]))["detection_time"]
     assert row[0] == "< 1 min" and row[2] == "PASS"
-    assert facts["detection"]["detection_time_s"] < 60
+    assert detection["detection_time_s"] < 60
+
+
+def test_without_declared_signals_detection_is_the_first_change_of_a_signal_metric(ran: Ran) -> None:
+    facts = report(ran, "rejected", "json")["json"]
+    assert isinstance(facts, dict)
+    assert facts["detection"]["declared"] is False
+    assert facts["detection"]["signal"].startswith("schedule.defense_level 1 → ")
+    row = results_table(str(report(ran, "rejected")["markdown"]))["detection_time"]
+    assert row[0] == "a signal change (no criterion given)" and row[2] == "PASS"
 
 
 def test_an_experiment_cut_short_by_a_crash_failed_and_says_chaos_mcp_recover_reverted_it(ran: Ran) -> None:

@@ -109,7 +109,7 @@ def test_a_detection_criterion_with_no_signal_change_is_a_detection_that_never_c
     assert facts["detection"]["detected"] is False
     assert facts["status"] == "HYPOTHESIS_REJECTED"
     finding = next(f for f in facts["findings"] if f["kind"] == "no_detection")
-    assert "schedule.defense_level never changed" in finding["recommendation"]
+    assert "schedule.defense_level never signalled" in finding["recommendation"]
 
 
 def test_a_baseline_that_was_not_steady_is_reported_with_what_failed(ran: Ran) -> None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from pathlib import Path
 
 import pytest
 
+from chaos_mcp.config import JournalSettings
+from chaos_mcp.engine.core import Engine
 from chaos_mcp.engine.errors import EngineError
+from chaos_mcp.engine.journal import Journal
 from chaos_mcp.reports.render import generate_report, period_report
+from tests.helpers import SECRET_PASSWORD, multi_target_settings, valid_design
 from tests.reports.conftest import Ran
 
 
@@ -54,3 +60,21 @@ def test_a_period_that_ends_before_it_begins_or_is_not_a_date_is_refused(ran: Ra
 def test_a_period_without_experiments_says_so(ran: Ran) -> None:
     markdown = str(period_report(ran.engine(), "2001-01-01", "2001-12-31")["markdown"])
     assert "**Experiments Run:** 0" in markdown and "No experiment was run in this period" in markdown
+
+
+def test_secrets_of_the_configuration_never_reach_any_format(ran: Ran, tmp_path: Path) -> None:
+    copy = tmp_path / "journal.sqlite3"  # a copy, so the shared journal keeps its counts
+    with (
+        sqlite3.connect(ran.settings.journal.resolved_url().removeprefix("sqlite:///")) as source,
+        sqlite3.connect(copy) as target,
+    ):
+        source.backup(target)
+    journal = JournalSettings(url=f"sqlite:///{copy}")
+    settings = multi_target_settings().model_copy(update={"journal": journal})
+    engine = Engine(settings, Journal(settings.journal.resolved_url()))
+    hypothesis = f"When the password {SECRET_PASSWORD} leaks into a design, the report should redact it."
+    engine.design(valid_design(hypothesis=hypothesis))
+    result = period_report(engine, "2020-01-01", None, "html")
+    for text in (result["markdown"], str(result["json"]), result["html"]):
+        assert SECRET_PASSWORD not in str(text)
+    assert "When the password" in str(result["json"])
