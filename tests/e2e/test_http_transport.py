@@ -120,6 +120,11 @@ def test_beyond_loopback_every_request_needs_the_bearer_token(state_dir: Path) -
 def test_prometheus_metrics_are_served_next_to_mcp(loopback_server: int) -> None:
     answer = httpx.get(f"http://127.0.0.1:{loopback_server}/metrics")
     assert answer.status_code == 200
-    for name in ("chaos_experiments_total", "chaos_injections_total", "chaos_rollbacks_total",
-                 "chaos_active_experiments", "chaos_injection_duration_seconds"):
+    for name in (
+        "chaos_experiments_total",
+        "chaos_injections_total",
+        "chaos_rollbacks_total",
+        "chaos_active_experiments",
+        "chaos_injection_duration_seconds",
+    ):
         assert name in answer.text

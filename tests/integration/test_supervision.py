@@ -83,7 +83,8 @@ async def test_db_connection_loss_raises_the_api_error_rate_and_the_abort_condit
         assert overall(baseline, "api", "error_rate") == 0.0
 
         # The app caches the schedules for CACHE_TTL seconds: fresh right before the fault.
-        warm = httpx.get(f"{stack.app.base_url}/api/v1/schedules", timeout=5, trust_env=False)
+        async with httpx.AsyncClient(timeout=5, trust_env=False) as http:
+            warm = await http.get(f"{stack.app.base_url}/api/v1/schedules")
         assert warm.json()["source"] == "db"
         injected = result_data(
             await client.call_tool("inject_failure", ref | {"environment": "test", "target_component": "db"})
