@@ -44,11 +44,20 @@ class ProxySpec(_Strict):
         return value
 
 
+class PrometheusQuery(_Strict):
+    base_url: str = Field(description="a Prometheus-compatible HTTP API, e.g. http://127.0.0.1:9090")
+    query: str = Field(min_length=1, description="an instant PromQL query")
+    metric: str | None = Field(None, description="the metric name the result is recorded under")
+    unit: str | None = None
+    timeout: float | None = Field(None, gt=0, le=60)
+
+
 class _Target(_Strict):
     environment: Environment
     description: str = ""
     sensitive: bool = False
     proxy: ProxySpec | None = None
+    prometheus: list[PrometheusQuery] | None = Field(None, description="extra Prometheus queries to probe")
 
 
 class PostgresTarget(_Target):

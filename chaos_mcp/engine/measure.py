@@ -22,7 +22,7 @@ class Measurer:
         self._probes: dict[str, list[Probe]] = {}
 
     def probes(self, target_name: str, options: dict[str, Any] | None = None) -> list[Probe]:
-        key = f"{target_name}:{sorted((options or {}).items())}"
+        key = f"{target_name}:{sorted((options or {}).items(), key=str)}"
         if key not in self._probes:
             from chaos_mcp.probes.registry import probes_for_target  # heavy clients load on first use
 
@@ -37,14 +37,31 @@ class Measurer:
         defaults = DEFAULT_STEADY_STATE.get(design.target_kind, [])
         return [_qualified(parse_criterion(text), design.target_component) for text in defaults]
 
-    async def sample(self, design: ExperimentDesign) -> list[Measurement]:
-        """One round of every target's probes, concurrently, each bounded by its timeout."""
-        options = {"routes": design.blast_radius.routes} if design.blast_radius.routes else None
+    def options_for(self, design: ExperimentDesign, target_name: str) -> dict[str, Any] | None:
+        """Routes in the blast radius go to the HTTP targets it names; Prometheus queries from config."""
+        target = self.settings.targets[target_name]
+        options: dict[str, Any] = {}
+        in_radius = target_name in (design.target_component, *design.blast_radius.targets)
+        if design.blast_radius.routes and target.kind == "http" and in_radius:
+            options["routes"] = list(design.blast_radius.routes)
+        if target.prometheus:
+            options["prometheus"] = [q.model_dump(exclude_none=True) for q in target.prometheus]
+        return options or None
+
+    async def sample(self, design: ExperimentDesign, budget: float | None = None) -> list[Measurement]:
+        """One round of every target's probes, concurrently.
+
+        Each probe is bounded by its own timeout and by `budget` (what is left of a sampling
+        interval): a late probe becomes a `probe_timeout` measurement, and the others still count.
+        """
         results: list[Measurement] = []
 
         async def run(target_name: str, probe: Probe) -> None:
             started = time.time()
-            with anyio.move_on_after(probe.timeout + PROBE_GRACE) as scope:
+            limit = (
+                probe.timeout + PROBE_GRACE if budget is None else min(probe.timeout + PROBE_GRACE, budget)
+            )
+            with anyio.move_on_after(limit) as scope:
                 results.extend(await probe.sample())
             if scope.cancelled_caught:
                 results.append(
@@ -54,14 +71,13 @@ class Measurer:
                         value=1.0,
                         unit="count",
                         started_at=started,
-                        note=f"probe {probe.name} did not answer in {probe.timeout + PROBE_GRACE:g}s",
+                        note=f"probe {probe.name} did not answer in {limit:.3g}s",
                     )
                 )
 
         async with anyio.create_task_group() as tg:
             for name in self.settings.targets:
-                target_options = options if name == design.target_component else None
-                for probe in self.probes(name, target_options):
+                for probe in self.probes(name, self.options_for(design, name)):
                     tg.start_soon(run, name, probe)
         return results
 

@@ -51,11 +51,10 @@ class Supervisor:
         with self._scope:
             while (remaining := self.deadline - time.time()) > 0:
                 tick = time.time()
-                with anyio.move_on_after(min(self.interval, remaining)):
-                    if await self._sample_and_check():
-                        return
+                if await self._sample_and_check(budget=max(0.05, min(self.interval, remaining) - 0.05)):
+                    return
                 if progress is not None:
-                    elapsed = time.time() - self.started
+                    elapsed = min(time.time() - self.started, self.design.duration_s)
                     await progress(
                         elapsed, self.design.duration_s, f"{elapsed:.0f}s of {self.design.duration_s:g}s"
                     )
@@ -64,8 +63,8 @@ class Supervisor:
                 )
             await self._revert("deadline reached", "auto_reverted", None)
 
-    async def _sample_and_check(self) -> bool:
-        measurements = await self.engine.measurer.sample(self.design)
+    async def _sample_and_check(self, budget: float) -> bool:
+        measurements = await self.engine.measurer.sample(self.design, budget)
         self._check_detection(measurements)
         verdicts = evaluate_all(self.design.abort_conditions, measurements)
         fired = [v for v in verdicts if v.passed]

@@ -120,14 +120,17 @@ def _spawn_blocking(module: str, tag: str, payload: dict[str, Any], ready_timeou
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, "--tag", tag],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env=env,
-    )
+    from chaos_mcp.state import state_dir
+
+    with open(state_dir() / "helpers.log", "ab") as errors:  # a helper's own failures, for the operator
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--tag", tag],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            start_new_session=True,
+            env=env,
+        )
     assert proc.stdin is not None and proc.stdout is not None
     with proc.stdin:
         proc.stdin.write(json.dumps(payload).encode())

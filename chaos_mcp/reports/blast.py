@@ -13,12 +13,15 @@ from typing import Any
 from chaos_mcp.reports.journal_view import ExperimentView
 
 RELATIVE = 0.2
-FLOORS = {"ms": 20.0, "s": 0.02, "ratio": 0.01, "%": 1.0, "count": 1.0, "level": 1.0, "bool": 1.0}
+# Latencies on a shared machine jitter by tens of ms and by 2-5x at the low end, so a latency only
+# counts as moved when it at least doubled and by more than 50 ms; errors and health move cleanly.
+RELATIVE_BY_UNIT = {"ms": 1.0, "s": 1.0}
+FLOORS = {"ms": 50.0, "s": 0.05, "ratio": 0.01, "%": 1.0, "count": 1.0, "level": 1.0, "bool": 1.0}
 IGNORED = frozenset({"probe_timeout"})
 
 
 def moved(base: float, now: float, unit: str) -> bool:
-    return abs(now - base) > max(abs(base) * RELATIVE, FLOORS.get(unit, 1e-9))
+    return abs(now - base) > max(abs(base) * RELATIVE_BY_UNIT.get(unit, RELATIVE), FLOORS.get(unit, 1e-9))
 
 
 def blast_radius(view: ExperimentView) -> dict[str, Any]:
