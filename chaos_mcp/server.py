@@ -137,6 +137,12 @@ def _tool(
             result = await handler(engine, arguments, ctx, extras)
         except (ValidationProblems, EngineError) as exc:
             raise ToolError(redact_text(str(exc), holder.settings.secrets())) from None
+        except ExceptionGroup as group:
+            refusal = _single_refusal(group)
+            if refusal is None:
+                log.error("tool_crashed", tool=name, error=repr([type(e).__name__ for e in group.exceptions]))
+                raise ToolError(f"{name} failed unexpectedly; nothing more was changed.") from None
+            raise ToolError(redact_text(str(refusal), holder.settings.secrets())) from None
         except ToolError:
             raise
         except Exception as exc:
@@ -157,6 +163,20 @@ def _tool(
     tool = Tool.from_function(fn, name=name, description=description, annotations=annotations)
     tool.parameters = _schema(model)
     return tool
+
+
+def _single_refusal(group: BaseExceptionGroup[Any]) -> Exception | None:
+    """A task group that failed with one refusal inside: show that refusal, not the group."""
+    leaves = []
+    pending: list[BaseException] = [group]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    refusals = [e for e in leaves if isinstance(e, ValidationProblems | EngineError)]
+    return refusals[0] if len(refusals) == 1 and len(leaves) == 1 else None
 
 
 # ---------------------------------------------------------------- handlers

@@ -10,8 +10,9 @@ import anyio
 from chaos_mcp.config import Settings
 from chaos_mcp.contract import ExperimentDesign
 from chaos_mcp.criteria import Criterion, parse_criterion
+from chaos_mcp.engine.errors import EngineError
 from chaos_mcp.engine.verdicts import evaluate_all
-from chaos_mcp.probes.base import Measurement, Probe
+from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 
 PROBE_GRACE = 1.0
 
@@ -75,10 +76,15 @@ class Measurer:
                     )
                 )
 
+        try:
+            planned = [
+                (n, p) for n in self.settings.targets for p in self.probes(n, self.options_for(design, n))
+            ]
+        except ProbeError as exc:
+            raise EngineError(f"a probe is misconfigured: {exc}. Fix the target in chaos.toml.") from None
         async with anyio.create_task_group() as tg:
-            for name in self.settings.targets:
-                for probe in self.probes(name, self.options_for(design, name)):
-                    tg.start_soon(run, name, probe)
+            for name, probe in planned:
+                tg.start_soon(run, name, probe)
         return results
 
     async def measure(self, design: ExperimentDesign) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def test_the_probe_reports_every_metric_with_its_unit(target: ScheduleTarget) ->
     assert set(units) >= KEYS
 
 
-def test_postgres_sources_are_a_clear_error_for_now() -> None:
+def test_a_postgres_source_without_a_dsn_is_a_clear_error() -> None:
     pg = ScheduleTarget(kind="schedule", environment="test", source="postgres")
-    with pytest.raises(ScheduleError, match="issue 7"):
+    with pytest.raises(ScheduleError, match="needs dsn"):
         api.schedule_metrics("pg", pg)
