@@ -158,6 +158,9 @@ def execution_summary(view: ExperimentView, facts: dict[str, Any]) -> list[str]:
     lines.append(
         f"Observed the window: {facts['samples']} supervisor sample(s), {len(during)} during measurement(s)."
     )
+    lines.extend(schedule_lines(view))
+    for event in view.of("observation"):
+        lines.extend(observation_lines(event.data))
     for event in view.of("aborted"):
         lines.append(f"Aborted at {_hms(event.ts)}: {event.data.get('reason')}; faults reverted at once.")
     for event in view.of("auto_reverted"):
@@ -176,6 +179,60 @@ def execution_summary(view: ExperimentView, facts: dict[str, Any]) -> list[str]:
             else recovery.get("why", "recovery not measured")
         )
         lines.append(f"Rolled back at {_hms(rolled.ts)}: {rollback['status']}; {back}.")
+    return lines
+
+
+LEVELS = ("GREEN", "YELLOW", "ORANGE", "RED", "BLACK")
+SCHEDULE_METRICS = (
+    ("coverage_pct", "coverage", "{:.2f}%"),
+    ("max_utilization", "max utilization of the remaining faculty", "{:.2f}"),
+    ("acgme_violations", "ACGME violations", "{:.0f}"),
+    ("defense_level", "defense level", "level"),
+)
+
+
+def schedule_lines(view: ExperimentView) -> list[str]:
+    """Before/during of a schedule target: coverage, utilization, ACGME compliance, defense level."""
+    design = view.design
+    baseline, window = view.baseline(), view.window()
+    if design.target_kind != "schedule" or baseline is None or not window:
+        return []
+    during = window[-1]
+    parts = []
+    for metric, label, form in SCHEDULE_METRICS:
+        before = baseline.value(design.target_component, metric)
+        after = during.value(design.target_component, metric)
+        if before is None or after is None:
+            continue
+        show = (lambda v: LEVELS[min(int(v), 4)]) if form == "level" else form.format
+        parts.append(f"{label} {show(before)} → {show(after)}")
+    return [f"Schedule before → during the fault: {'; '.join(parts)}."] if parts else []
+
+
+def observation_lines(data: dict[str, Any]) -> list[str]:
+    """What the system under test did about the fault (the scenario's observation)."""
+    lines = []
+    repair = data.get("suggested_repair")
+    if isinstance(repair, dict):
+        examples = ", ".join(
+            f"{a.get('name', a.get('faculty_id'))} → {a.get('service')} {a.get('when')}"
+            for a in repair.get("assignments", [])[:3]
+        )
+        lines.append(
+            f"Suggested coverage ({repair.get('status')}): {repair.get('changes', 0)} reassignment(s) "
+            f"take the gaps from {repair.get('uncovered_before')} to {repair.get('uncovered_after')} slot(s) in "
+            f"{repair.get('solve_time_s')}s"
+            + (f", e.g. {examples}" if examples else "")
+            + (f"; {'; '.join(repair.get('reasons', []))}" if repair.get("reasons") else "")
+            + "."
+        )
+    validation = data.get("validation")
+    if isinstance(validation, dict):
+        conflicts = validation.get("conflicts", [])
+        named = "; ".join(str(c.get("message", c)) for c in conflicts[:3]) if conflicts else "none"
+        lines.append(f"Validation named {len(conflicts)} conflict(s): {named}.")
+    if "error" in data:
+        lines.append(f"The scenario's observation failed: {data['error']}.")
     return lines
 
 
