@@ -220,8 +220,8 @@ def observation_lines(data: dict[str, Any]) -> list[str]:
         )
         lines.append(
             f"Suggested coverage ({repair.get('status')}): {repair.get('changes', 0)} reassignment(s) "
-            f"take the gaps from {repair.get('uncovered_before')} to {repair.get('uncovered_after')} slot(s) in "
-            f"{repair.get('solve_time_s')}s"
+            f"take the gaps from {repair.get('uncovered_before')} to {repair.get('uncovered_after')} "
+            f"slot(s) in {repair.get('solve_time_s')}s"
             + (f", e.g. {examples}" if examples else "")
             + (f"; {'; '.join(repair.get('reasons', []))}" if repair.get("reasons") else "")
             + "."
