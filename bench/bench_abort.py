@@ -20,11 +20,11 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos_mcp.config import JournalSettings, parse_settings  # noqa: E402
-from chaos_mcp.engine.core import Engine  # noqa: E402
-from chaos_mcp.engine.reverter import _revert_one  # noqa: E402
-from chaos_mcp.logs import configure_logging  # noqa: E402
-from tests.helpers import valid_design  # noqa: E402
+from chaos_mcp.config import JournalSettings, parse_settings
+from chaos_mcp.engine.core import Engine
+from chaos_mcp.engine.reverter import _revert_one
+from chaos_mcp.logs import configure_logging
+from tests.helpers import valid_design
 
 
 async def inject_all(engine: Engine, count: int) -> None:
@@ -41,7 +41,8 @@ async def one_round(count: int) -> tuple[float, float]:
         os.environ["CHAOS_MCP_STATE_DIR"] = folder
         toml = "".join(f'[targets.s{n}]\nkind = "schedule"\nenvironment = "test"\n\n' for n in range(count))
         settings = parse_settings(toml).model_copy(
-            update={"journal": JournalSettings(url=f"sqlite:///{folder}/journal.sqlite3")})
+            update={"journal": JournalSettings(url=f"sqlite:///{folder}/journal.sqlite3")}
+        )
         async with Engine.running(settings) as engine:
             await inject_all(engine, count)
             began = time.perf_counter()
@@ -67,10 +68,12 @@ async def main(count: int, repeat: int) -> None:
     concurrent = [r[1] for r in rounds]
     print(f"| measurement ({count} active injections on {count} targets) | median | worst | n |")
     print("|---|---|---|---|")
-    print(f"| abort_all: revert all, verify each, mark aborted | {statistics.median(concurrent) * 1000:.0f} ms | "
-          f"{max(concurrent) * 1000:.0f} ms | {repeat} |")
-    print(f"| baseline: revert + verify one after the other | {statistics.median(sequential) * 1000:.0f} ms | "
-          f"{max(sequential) * 1000:.0f} ms | {repeat} |")
+    for label, times in (
+        ("abort_all: revert all, verify each, mark aborted", concurrent),
+        ("baseline: revert + verify one after the other", sequential),
+    ):
+        median, worst = statistics.median(times) * 1000, max(times) * 1000
+        print(f"| {label} | {median:.0f} ms | {worst:.0f} ms | {repeat} |")
 
 
 if __name__ == "__main__":
