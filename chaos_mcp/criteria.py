@@ -5,21 +5,10 @@ Used for success criteria, abort (stop) conditions and steady-state definitions.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
-Op = Literal["<", "<=", ">", ">=", "==", "!="]
-OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
+from chaos_mcp.probes.tolerance import OPS, Op
+
 CRITERION_EXAMPLES = (
     '"recovery_time < 2 min", "error_rate > 50%", or '
     '{"metric": "latency_p95", "op": "<", "threshold": 200, "unit": "ms"}'

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
 from typing import Any
 
 from chaos_mcp.config import Settings, parse_settings
@@ -50,3 +55,21 @@ def valid_design(**overrides: Any) -> dict[str, Any]:
     }
     design.update(overrides)
     return {k: v for k, v in design.items() if v is not None}
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def kill_matching(pattern: str) -> int:
+    """SIGKILL every process whose command line matches `pattern` (helpers a test left behind)."""
+    found = subprocess.run(
+        ["pgrep", "-f", pattern], capture_output=True, text=True, check=False
+    ).stdout.split()
+    for pid in found:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+    return len(found)

@@ -15,10 +15,9 @@ from typing import Any, TypeVar
 import anyio
 
 from chaos_mcp.config import Settings, load_settings
-from chaos_mcp.criteria import OPS
 from chaos_mcp.engine.core import Engine
 from chaos_mcp.engine.lifecycle import ACTIVE_STATES, State
-from chaos_mcp.probes.tolerance import convert
+from chaos_mcp.probes.tolerance import OPS, convert
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from mcp import Client
 
 from chaos_mcp.config import JournalSettings, Settings, embedded_default
 from chaos_mcp.server import build_server
+from tests.helpers import free_port, kill_matching
 
 ERAS = ["legacy", "auto"]
 
@@ -45,6 +46,14 @@ def result_data(result: Any) -> dict[str, Any]:
 
 def result_text(result: Any) -> str:
     return "\n".join(getattr(c, "text", "") for c in result.content)
+
+
+@pytest.fixture
+def proxy_port() -> Iterator[int]:
+    """A port for the proxy daemon the engine starts detached; the daemon is killed afterwards."""
+    port = free_port()
+    yield port
+    kill_matching(f"chaos_mcp.cli proxy --host 127.0.0.1 --port {port}")
 
 
 @pytest.fixture

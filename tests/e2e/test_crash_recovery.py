@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -21,6 +20,7 @@ from chaos_mcp import operations
 from chaos_mcp.config import load_settings
 from chaos_mcp.engine.journal import Journal
 from tests.fixtures.services import PostgresDatabase
+from tests.helpers import kill_matching
 
 RUNS = 30
 LIFECYCLE = """
@@ -58,18 +58,8 @@ def design(target: str) -> dict[str, object]:
 
 
 def kill_wardens(state: Path) -> None:
-    found = subprocess.run(
-        ["pgrep", "-f", f"chaos_mcp.engine.warden sqlite:///{state}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    found += subprocess.run(
-        ["pgrep", "-f", "chaos-mcp-warden-"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    for pid in found:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGKILL)
+    kill_matching(f"chaos_mcp.engine.warden sqlite:///{state}")
+    kill_matching("chaos-mcp-warden-")
 
 
 def database_flags(dsn: str, database: str) -> tuple[bool, int]:

@@ -22,6 +22,7 @@ from chaos_mcp.schedule.synthetic import generate
 from chaos_mcp.server import build_server
 from tests.e2e.conftest import result_data, result_text, settings_with_journal
 from tests.fixtures.services import PostgresDatabase
+from tests.helpers import kill_matching
 
 pytestmark = pytest.mark.anyio
 
@@ -140,13 +141,7 @@ def test_a_server_killed_between_mutation_and_revert_is_restored_exactly_by_reco
     assert line == b"injected", process.communicate()[1].decode()[-2000:]
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
-    for pid in subprocess.run(
-        ["pgrep", "-f", f"chaos_mcp.engine.warden sqlite:///{state}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split():
-        os.kill(int(pid), signal.SIGKILL)
+    kill_matching(f"chaos_mcp.engine.warden sqlite:///{state}")
     assert table_checksum(seeded) != before
     done = subprocess.run(
         [sys.executable, "-m", "chaos_mcp.cli", "recover"],

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,28 +21,10 @@ from chaos_mcp.engine.journal import Journal
 from tests.e2e.conftest import result_data
 from tests.e2e.serving import serve_params, server_pid
 from tests.fixtures.services import PostgresDatabase, RedisServer
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.anyio
 WINDOW = "4s"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def proxy_port() -> Iterator[int]:
-    port = free_port()
-    yield port
-    for pid in subprocess.run(
-        ["pgrep", "-f", f"chaos_mcp.cli proxy --host 127.0.0.1 --port {port}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split():
-        os.kill(int(pid), signal.SIGKILL)
 
 
 def design(target: str, scenario: str, **parameters: Any) -> dict[str, Any]:

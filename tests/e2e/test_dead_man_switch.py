@@ -16,7 +16,7 @@ from chaos_mcp.engine.journal import Journal
 from chaos_mcp.schedule.api import schedule_metrics
 from tests.e2e.conftest import result_data
 from tests.e2e.serving import serve_params, server_pid
-from tests.helpers import valid_design
+from tests.helpers import kill_matching, valid_design
 
 pytestmark = pytest.mark.anyio
 
@@ -59,8 +59,9 @@ async def test_a_sigkilled_server_s_fault_is_gone_by_its_deadline(tmp_path: Path
 
 async def test_serve_at_start_reverts_what_a_dead_server_left_active(tmp_path: Path, state_dir: Path) -> None:
     experiment_id, _ = await inject_then_kill(state_dir, "60s")
-    for line in os.popen(f"pgrep -f 'chaos_mcp.engine.warden .* {experiment_id}'").read().split():
-        os.kill(int(line), signal.SIGKILL)  # the warden dies too: only start-up recovery is left
+    kill_matching(
+        f"chaos_mcp.engine.warden .* {experiment_id}"
+    )  # the warden dies too: only start-up recovery
     assert coverage(state_dir) < 100
     async with Client(serve_params(state_dir, state_dir / "second.pid"), mode="legacy") as client:
         record = result_data(await client.call_tool("get_experiment", {"experiment_id": experiment_id}))

@@ -14,6 +14,8 @@ import httpx
 import pytest
 from mcp import Client
 
+from tests.helpers import free_port
+
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -25,12 +27,6 @@ INITIALIZE = {
     },
 }
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(state: Path, host: str, port: int, token: str | None = None) -> subprocess.Popen[bytes]:

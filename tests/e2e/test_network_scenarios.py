@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,29 +20,9 @@ from chaos_mcp.probes.via_proxy import dsn_via
 from chaos_mcp.server import build_server
 from tests.e2e.conftest import result_data, settings_with_journal
 from tests.fixtures.services import PostgresDatabase
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.anyio
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def proxy_api() -> Iterator[int]:
-    """A port for the proxy daemon the engine starts; the daemon is killed afterwards."""
-    port = free_port()
-    yield port
-    found = subprocess.run(
-        ["pgrep", "-f", f"chaos_mcp.cli proxy --host 127.0.0.1 --port {port}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    for pid in found:
-        os.kill(int(pid), signal.SIGKILL)
 
 
 @pytest.fixture
@@ -107,11 +85,11 @@ async def run(client: Client, plan_input: dict[str, Any]) -> str:
 
 
 async def test_api_latency_slows_only_the_declared_route(
-    tmp_path: Path, state_dir: Path, web_app: int, proxy_api: int
+    tmp_path: Path, state_dir: Path, web_app: int, proxy_port: int
 ) -> None:
     listen = free_port()
     toml = (
-        f'[proxy]\napi = "http://127.0.0.1:{proxy_api}"\n\n[targets.api]\nkind = "http"\n'
+        f'[proxy]\napi = "http://127.0.0.1:{proxy_port}"\n\n[targets.api]\nkind = "http"\n'
         f'environment = "test"\nbase_url = "http://127.0.0.1:{web_app}"\n'
         f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{web_app}" }}\n'
     )
@@ -130,11 +108,11 @@ async def test_api_latency_slows_only_the_declared_route(
 
 
 async def test_db_connection_loss_through_the_proxy_leaves_direct_connections_alone(
-    tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase, proxy_api: int
+    tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase, proxy_port: int
 ) -> None:
     listen = free_port()
     toml = (
-        f'[proxy]\napi = "http://127.0.0.1:{proxy_api}"\n\n[targets.db]\nkind = "postgres"\n'
+        f'[proxy]\napi = "http://127.0.0.1:{proxy_port}"\n\n[targets.db]\nkind = "postgres"\n'
         f'environment = "test"\ndsn = "{own_postgres.admin_dsn}"\n'
         f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{own_postgres.port}" }}\n'
     )
