@@ -45,9 +45,18 @@ def wait_port(port: int, timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def proxy_daemon() -> Iterator[httpx.Client]:
+def proxy_daemon(busy_poll_us: int = 100) -> Iterator[httpx.Client]:
+    """The daemon as `chaos-mcp proxy --busy-poll-us N` runs it (tuned: 100 µs; 0 is the default)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "chaos_mcp.faults.proxy", "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "chaos_mcp.faults.proxy",
+        "--port",
+        str(port),
+        "--busy-poll-us",
+        str(busy_poll_us),
+    ]
     process = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
@@ -218,6 +227,7 @@ def main() -> int:
     sink = Sink()
     with (
         proxy_daemon() as api,
+        proxy_daemon(busy_poll_us=0) as api_no_poll,
         socat(6379) as redis_socat,
         socat(5432) as pg_socat,
         socat(sink.port) as bulk_socat,
@@ -225,6 +235,8 @@ def main() -> int:
         redis_proxy = add_proxy(api, "redis", "127.0.0.1:6379")
         pg_proxy = add_proxy(api, "pg", "127.0.0.1:5432")
         bulk_proxy = add_proxy(api, "bulk", f"127.0.0.1:{sink.port}")
+        redis_no_poll = add_proxy(api_no_poll, "redis", "127.0.0.1:6379")
+        pg_no_poll = add_proxy(api_no_poll, "pg", "127.0.0.1:5432")
         for op in ("GET", "SET"):
             direct, ours, relay = compare(
                 functools.partial(redis_op, op=op, requests=requests),
@@ -241,8 +253,8 @@ def main() -> int:
                 )
             )
         with bench_database():
-            direct, ours, relay = compare(
-                lambda p: pg_tps(p, pg_seconds), (5432, pg_proxy, pg_socat), repeats
+            direct, ours, relay, no_poll = compare(
+                lambda p: pg_tps(p, pg_seconds), (5432, pg_proxy, pg_socat, pg_no_poll), repeats
             )
             rows.append(
                 (
@@ -250,12 +262,13 @@ def main() -> int:
                     f"{direct:,.0f}",
                     f"{ours:,.0f}",
                     f"{relay:,.0f}",
-                    f"{ours / direct:.2f} of direct, {ours / relay:.2f} of socat",
+                    f"{ours / direct:.2f} of direct, {ours / relay:.2f} of socat "
+                    f"(busy-poll off: {no_poll:,.0f}, {no_poll / direct:.2f})",
                 )
             )
         pings = 5000 if args.quick else 20000
-        direct, ours, relay = compare(
-            lambda p: ping_p50_us(p, pings), (6379, redis_proxy, redis_socat), repeats, True
+        direct, ours, relay, no_poll = compare(
+            lambda p: ping_p50_us(p, pings), (6379, redis_proxy, redis_socat, redis_no_poll), repeats, True
         )
         rows.append(
             (
@@ -263,7 +276,8 @@ def main() -> int:
                 f"{direct:.0f}",
                 f"{ours:.0f}",
                 f"{relay:.0f}",
-                f"+{ours - direct:.0f} µs added (socat +{relay - direct:.0f})",
+                f"{ours - direct:+.0f} µs added (socat {relay - direct:+.0f}; "
+                f"busy-poll off {no_poll:.0f}, {no_poll - direct:+.0f})",
             )
         )
         total = (1 if args.quick else 4) << 30

@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     proxy = sub.add_parser("proxy", help="the fault-injecting proxy daemon")
     proxy.add_argument("--host", default="127.0.0.1")
     proxy.add_argument("--port", type=int, default=8474)
+    proxy.add_argument("--busy-poll-us", default="0", help="opt-in latency tuning (e.g. 100); costs CPU")
     abort = sub.add_parser("abort", help="kill switch: revert every active fault, refuse new injections")
     abort.add_argument("--reason", default="operator abort from the shell")
     sub.add_parser("arm", help="re-arm after an abort")
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "proxy":
         from chaos_mcp.faults.proxy.daemon import main as proxy_main
 
-        extra = ["--host", args.host, "--port", str(args.port)]
+        extra = ["--host", args.host, "--port", str(args.port), "--busy-poll-us", args.busy_poll_us]
         return proxy_main([*extra, *(["--config", args.config] if args.config else [])])
     try:
         settings = load_settings(args.config)

@@ -26,9 +26,9 @@ from chaos_mcp.faults.proxy.daemon import ProxyDaemon
 class DaemonThread:
     """A ProxyDaemon on port 0, running on a uvloop in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, busy_poll_us: float = 0) -> None:
         self.loop = uvloop.new_event_loop()
-        self.daemon = ProxyDaemon(port=0)
+        self.daemon = ProxyDaemon(port=0, busy_poll_us=busy_poll_us)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def __enter__(self) -> DaemonThread:

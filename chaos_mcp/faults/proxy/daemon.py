@@ -1,9 +1,9 @@
 """`chaos-mcp proxy`: the fault-injecting proxy daemon (data path and control API on one event loop).
 
-daemon = ProxyDaemon(port=0)      # in-process, e.g. in tests
+daemon = ProxyDaemon(port=0)      # in-process, e.g. in tests (busy_poll_us=0: no busy-polling)
 await daemon.start(); daemon.api_url; await daemon.stop()
 
-main(["--port", "8474", "--config", "chaos.toml"])   # from the command line (uvloop)
+main(["--port", "8474", "--config", "chaos.toml"])   # from the command line (uvloop; --busy-poll-us opt-in)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import structlog
 import uvicorn
 
 from chaos_mcp.config import ConfigError, Settings, load_settings
+from chaos_mcp.faults.proxy import busypoll
 from chaos_mcp.faults.proxy.api import build_app
 from chaos_mcp.faults.proxy.proxy import ProxyError
 from chaos_mcp.faults.proxy.registry import ProxyRegistry
@@ -48,9 +49,12 @@ class _ApiServer(uvicorn.Server):
 
 
 class ProxyDaemon:
-    def __init__(self, host: str = "127.0.0.1", port: int = 8474) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 8474, busy_poll_us: float = 0) -> None:
+        if busy_poll_us < 0:
+            raise ValueError(f"busy_poll_us must be >= 0 (0 turns busy-polling off), got {busy_poll_us}")
         self.host = host
         self.port = port
+        self.busy_poll_us = busy_poll_us
         self.registry = ProxyRegistry()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -61,6 +65,7 @@ class ProxyDaemon:
 
     async def start(self) -> None:
         raise_fd_limit()
+        busypoll.set_window(self.busy_poll_us)
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -113,9 +118,14 @@ class ProxyDaemon:
         await self.stop()
 
 
-async def serve(host: str = "127.0.0.1", port: int = 8474, settings: Settings | None = None) -> None:
+async def serve(
+    host: str = "127.0.0.1",
+    port: int = 8474,
+    settings: Settings | None = None,
+    busy_poll_us: float = 0,
+) -> None:
     """Run the daemon until it is told to exit (SIGINT/SIGTERM) or cancelled."""
-    daemon = ProxyDaemon(host, port)
+    daemon = ProxyDaemon(host, port, busy_poll_us)
     await daemon.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -135,7 +145,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="control API address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8474, help="control API port (default 8474)")
     parser.add_argument("--config", help="chaos.toml: create a proxy for each target with `proxy = {…}`")
+    parser.add_argument(
+        "--busy-poll-us",
+        type=_non_negative,
+        default=0,
+        help="keep polling this many µs after the last byte moved, to cut round-trip latency "
+        f"(e.g. {busypoll.DEFAULT_WINDOW_US}); costs a core while traffic flows, so it is off by default",
+    )
     return parser
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of microseconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (off) or a positive number of microseconds, got {text}")
+    return value
 
 
 def _log_to_stderr() -> None:
@@ -162,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        uvloop.run(serve(args.host, args.port, settings))
+        uvloop.run(serve(args.host, args.port, settings, args.busy_poll_us))
     except OSError as exc:
         print(
             f"chaos-mcp proxy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
 
+from chaos_mcp.faults.proxy import busypoll
 from chaos_mcp.faults.proxy.toxics.base import EOF, INTERRUPTED, TIMED_OUT, Chunk, Item, Toxic
 
 log = structlog.get_logger("chaos_mcp.proxy")
@@ -61,6 +63,10 @@ class Channel:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -175,9 +181,11 @@ class Direction:
         self.bytes = 0
         self.eof = False
         self.lock = asyncio.Lock()
+        self.poke: Callable[[], None] = _nothing
 
     def open(self) -> Hold:
         """The destination is connected: switch to the fast path; what waited is returned."""
+        self.poke = busypoll.poller().poke
         held = self.entry
         self.entry = self
         return held if isinstance(held, Hold) else Hold()
@@ -187,6 +195,7 @@ class Direction:
         if self.entry is self:
             self.bytes += len(data)
             self.dst.write(data)  # type: ignore[union-attr]
+            self.poke()
             return
         self.pending += len(data)
         self.entry.put(Chunk(data))
