@@ -115,11 +115,24 @@ class _SQLite(_Backend):
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._switch_to_wal()
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=10000")
         if path != ":memory:":
             Path(path).chmod(0o600)
+
+    def _switch_to_wal(self) -> None:
+        """Switching a new file to WAL takes an exclusive lock that SQLite's busy handler does not wait
+        for, so two processes opening a fresh journal at once retry instead of failing."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         with self._lock:

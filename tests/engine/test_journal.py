@@ -82,10 +82,13 @@ def test_write_ahead_records_are_listed_until_reverted(journal_url: str) -> None
 
 def test_two_processes_writing_at_once_do_not_corrupt_the_journal(journal_url: str) -> None:
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, journal_url, name, "25"])
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, journal_url, name, "25"], stderr=subprocess.PIPE, text=True
+        )
         for name in ("alpha", "beta")
     ]
-    assert [w.wait(timeout=60) for w in writers] == [0, 0]
+    outcomes = [(w.wait(timeout=60), w.communicate()[1]) for w in writers]
+    assert [code for code, _ in outcomes] == [0, 0], "\n".join(err[-1500:] for _, err in outcomes)
     journal = Journal(journal_url)
     experiments = journal.list_experiments(limit=1000)
     assert len(experiments) == 50 and {e.state for e in experiments} == {"baselined"}
