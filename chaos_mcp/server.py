@@ -17,6 +17,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import Elicit, Resolve
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -97,11 +98,16 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return result
 
 
-def _validate(tool: str, model: type[BaseModel], raw: dict[str, Any]) -> BaseModel:
+def _validate(
+    tool: str, model: type[BaseModel], raw: dict[str, Any], unknown: dict[str, Any] | None = None
+) -> BaseModel:
+    accepted = ", ".join(model.model_fields) or "none"
+    problems = [
+        Problem(field=k, message=f"unknown field; accepted fields: {accepted}") for k in unknown or {}
+    ]
     try:
-        return model.model_validate({k: v for k, v in raw.items() if v is not None})
+        validated = model.model_validate({k: v for k, v in raw.items() if v is not None})
     except ValidationError as exc:
-        problems = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "(input)"
             message = str(error["msg"]).removeprefix("Value error, ")
@@ -110,6 +116,9 @@ def _validate(tool: str, model: type[BaseModel], raw: dict[str, Any]) -> BaseMod
                 message = f"required and missing: {description}"
             problems.append(Problem(field=where, message=message))
         raise ValidationProblems(tool, problems) from None
+    if problems:
+        raise ValidationProblems(tool, problems)
+    return validated
 
 
 def _tool(
@@ -130,10 +139,14 @@ def _tool(
 
     async def fn(ctx: Context, **raw: Any) -> dict[str, Any]:
         extras = {key: raw.pop(key) for key in list(raw) if key in resolved}
+        unknown: dict[str, Any] = raw.pop(UNKNOWN_ARGUMENTS, None) or {}
         try:
             engine = holder.get()
             given = {k: v for k, v in raw.items() if v is not None}
-            arguments = given if model is DesignExperimentInput else _validate(name, model, given)
+            if model is DesignExperimentInput:
+                arguments: Any = given | unknown  # validate_design names unknown fields with the rest
+            else:
+                arguments = _validate(name, model, given, unknown)
             result = await handler(engine, arguments, ctx, extras)
         except (ValidationProblems, EngineError) as exc:
             raise ToolError(redact_text(str(exc), holder.settings.secrets())) from None
@@ -162,7 +175,22 @@ def _tool(
     fn.__annotations__ = {"ctx": Context, **dict.fromkeys(fields, Any), **resolved, "return": dict[str, Any]}
     tool = Tool.from_function(fn, name=name, description=description, annotations=annotations)
     tool.parameters = _schema(model)
+    tool.fn_metadata = _KeepUnknown(**{f: getattr(tool.fn_metadata, f) for f in FuncMetadata.model_fields})
     return tool
+
+
+UNKNOWN_ARGUMENTS = "chaos_mcp_unknown_arguments"
+
+
+class _KeepUnknown(FuncMetadata):
+    """The SDK drops argument names a tool does not declare; keep them, so a misspelt optional field
+    (say `sucess_criteria`) is reported instead of silently ignored."""
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        validated = super().validate_arguments(arguments_to_validate)
+        declared = {field.alias or key for key, field in self.arg_model.model_fields.items()}
+        unknown = {k: v for k, v in arguments_to_validate.items() if k not in declared}
+        return validated | {UNKNOWN_ARGUMENTS: unknown} if unknown else validated
 
 
 def _single_refusal(group: BaseExceptionGroup[Any]) -> Exception | None:

@@ -86,3 +86,16 @@ async def test_unknown_experiments_get_an_error_that_says_what_to_do(client: Cli
     assert result.is_error and "design_experiment" in result_text(result)
     result = await client.call_tool("measure_steady_state", {})
     assert result.is_error and "experiment_id: required and missing" in result_text(result)
+
+
+async def test_a_misspelt_field_is_reported_not_silently_ignored(client: Client) -> None:
+    result = await client.call_tool(
+        "design_experiment", valid_design(sucess_criteria=["recovery_time < 2 min"])
+    )
+    text = result_text(result)
+    assert result.is_error and "- sucess_criteria: unknown field; accepted fields:" in text
+    assert "success_criteria" in text
+    result = await client.call_tool("get_experiment", {"experiment_id": "exp-x", "verbose": True})
+    assert result.is_error and "- verbose: unknown field; accepted fields: experiment_id" in result_text(
+        result
+    )
