@@ -21,12 +21,12 @@ from anyio.abc import TaskGroup
 
 from chaos_mcp.config import Settings
 from chaos_mcp.contract import ExperimentDesign, validate_design
-from chaos_mcp.engine import recovery
+from chaos_mcp.engine import admission, recovery
 from chaos_mcp.engine.errors import EngineError
 from chaos_mcp.engine.journal import ExperimentRow, Journal
 from chaos_mcp.engine.lifecycle import ACTIVE_STATES, State, require
 from chaos_mcp.engine.measure import Measurer
-from chaos_mcp.engine.policy import Approver, PolicyRefusal, escalations, require_approval
+from chaos_mcp.engine.policy import Approver, PolicyRefusal, escalations
 from chaos_mcp.engine.reverter import revert_faults
 from chaos_mcp.engine.supervisor import Supervisor, record_detection
 from chaos_mcp.engine.warden import spawn_warden
@@ -35,7 +35,8 @@ from chaos_mcp.probes.base import Measurement
 from chaos_mcp.scenarios.base import ScenarioContext, scenarios
 
 log = structlog.get_logger("chaos_mcp.engine")
-ARMED_KEY = "armed"
+ARMED_KEY = admission.ARMED_KEY
+
 Progress = Callable[[float, float, str], Awaitable[None]]
 
 
@@ -269,69 +270,8 @@ class Engine:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         row, design = self.load(experiment_id)
-        drift = [
-            f"{name}: design says {want!r}, this call says {got!r}"
-            for name, want, got in (
-                ("environment", design.environment, environment),
-                ("target_component", design.target_component, target_component),
-            )
-            if want != got
-        ]
-        if drift:
-            raise EngineError(
-                "context drift: inject_failure must restate the design exactly; "
-                + "; ".join(drift)
-                + ". Nothing was injected."
-            )
-        require("inject_failure", experiment_id, State(row.state))
-        if self.journal.get_control(ARMED_KEY) == "false":
-            raise EngineError(
-                "the kill switch is engaged: injections are refused until the operator re-arms "
-                "with `chaos-mcp arm`."
-            )
-        baseline = self._last_measurement(experiment_id, "baseline")
-        if baseline is not None and not baseline["steady"] and not design.baseline_known_degraded:
-            raise EngineError(
-                "the baseline is not steady (" + _failed(baseline) + "); inject_failure is "
-                "refused. Fix the system and call measure_steady_state again, or design the "
-                "experiment with baseline_known_degraded=true."
-            )
         scenario = scenarios()[design.scenario]
-        try:
-            needed = escalations(
-                self.settings, design.target_component, design.environment, scenario.mutates_data
-            )
-            approvals = await require_approval(
-                needed,
-                approver,
-                f"{design.scenario} on {design.target_component} ({design.environment}) "
-                f"for {design.duration_s:g}s",
-            )
-        except PolicyRefusal as exc:
-            self.journal.append(experiment_id, "injection_refused", {"reason": str(exc)})
-            raise EngineError(str(exc)) from None
-        params = scenario.Parameters.model_validate(design.parameters)
-        if scenario.uses_proxy or getattr(params, "method", None) == "proxy":
-            from chaos_mcp.engine.proxies import ensure_proxies  # httpx loads only when needed
-
-            await ensure_proxies(self.settings)
-        active = [r for r in self.journal.list_experiments(limit=1000) if State(r.state) == State.INJECTED]
-        if len(active) >= self.settings.policy.max_concurrent:
-            raise EngineError(
-                f"{len(active)} experiments are already injected (policy.max_concurrent = "
-                f"{self.settings.policy.max_concurrent}); roll one back first."
-            )
-        held: dict[str, str] = {}
-        for target in dict.fromkeys([design.target_component, *design.blast_radius.targets]):
-            holder = self.journal.acquire_hold(target, experiment_id)
-            if holder is not None:
-                for taken in held:
-                    self.journal.release_hold(taken, experiment_id)
-                raise EngineError(
-                    f"target {target!r} is held by experiment {holder}, which is still active; "
-                    "roll it back (or abort_all) first. One active experiment per target."
-                )
-            held[target] = experiment_id
+        approvals = await admission.admit(self, row, design, environment, target_component, approver)
         if not self.journal.transition(
             experiment_id, [State.BASELINED], State.INJECTED, {"approvals": approvals}
         ):
@@ -425,12 +365,6 @@ class Engine:
             f"for {design.duration_s:g}s. Hypothesis: {design.hypothesis} "
             f"Needs approval because: {'; '.join(e.reason for e in needed)}."
         )
-
-    def _last_measurement(self, experiment_id: str, phase: str) -> dict[str, Any] | None:
-        found = [
-            e.data for e in self.journal.events(experiment_id, ["measurement"]) if e.data["phase"] == phase
-        ]
-        return found[-1] if found else None
 
     def _release(self, design: ExperimentDesign, experiment_id: str) -> None:
         for target in dict.fromkeys([design.target_component, *design.blast_radius.targets]):
@@ -532,15 +466,6 @@ def _new_id() -> str:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
-
-
-def _failed(measurement: dict[str, Any]) -> str:
-    bad = [
-        v["criterion"] + f" (actual {v['actual']})"
-        for v in measurement.get("verdicts", [])
-        if not v["passed"]
-    ]
-    return "; ".join(bad) or "see the measurement"
 
 
 def _safe(exc: BaseException, settings: Settings) -> str:
