@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
+import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -73,12 +76,19 @@ def build_http_app(server: MCPServer[Any], host: str, port: int) -> ASGIApp:
 
 
 def serve_http(server: MCPServer[Any], settings: Settings, host: str, port: int) -> int:
-    import uvicorn
-
     try:
         app = build_http_app(server, host, port)
     except PermissionError as exc:
         print(f"chaos-mcp: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    _KeepOurSignals(config).run()
     return 0
+
+
+class _KeepOurSignals(uvicorn.Server):
+    """uvicorn would replace the kill-switch handlers that `serve` installs for SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -124,3 +125,40 @@ def test_prometheus_metrics_are_served_next_to_mcp(loopback_server: int) -> None
         "chaos_injection_duration_seconds",
     ):
         assert name in answer.text
+
+
+@pytest.mark.anyio
+async def test_sigterm_to_an_http_server_is_the_kill_switch(state_dir: Path) -> None:
+    from chaos_mcp.config import embedded_default
+    from chaos_mcp.engine.journal import Journal
+    from chaos_mcp.schedule.api import schedule_metrics
+    from tests.e2e.conftest import result_data
+    from tests.helpers import valid_design
+
+    def coverage() -> float:
+        return schedule_metrics("schedule", embedded_default().targets["schedule"])["coverage_pct"]  # type: ignore[arg-type]
+
+    port = free_port()
+    process = start(state_dir, "127.0.0.1", port)
+    try:
+        wait_listening(port, process)
+        async with Client(f"http://127.0.0.1:{port}/mcp", mode="legacy") as client:
+            plan = result_data(await client.call_tool("design_experiment", valid_design(duration="60s")))
+            ref = {"experiment_id": plan["experiment_id"]}
+            result_data(await client.call_tool("measure_steady_state", ref))
+            result_data(
+                await client.call_tool(
+                    "inject_failure", {**ref, "environment": "test", "target_component": "schedule"}
+                )
+            )
+        assert coverage() < 100
+        began = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+        assert coverage() == 100 and time.monotonic() - began < 1.5
+    finally:
+        if process.poll() is None:
+            process.kill()
+    journal = Journal(f"sqlite:///{state_dir / 'journal.sqlite3'}")
+    assert journal.get_control("armed") == "false"
+    journal.close()
