@@ -9,7 +9,7 @@ from abc import abstractmethod
 from pydantic import Field, field_validator
 
 from chaos_mcp.faults.proxy.toxics._http import END, Head, Piece, RequestSplitter
-from chaos_mcp.faults.proxy.toxics.base import EOF, INTERRUPTED, Chunk, Stub, Toxic
+from chaos_mcp.faults.proxy.toxics.base import Chunk, Stub, Toxic, next_chunk
 
 
 class HttpState:
@@ -56,13 +56,9 @@ class HttpToxic(Toxic):
     async def pipe(self, stub: Stub) -> None:
         state: HttpState = stub.state
         while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
+            item = await next_chunk(stub)
+            if item is None:
                 return
-            if item is EOF:
-                stub.send(EOF)
-                return
-            assert isinstance(item, Chunk)
             pieces = state.splitter.feed(item.data)
             for index, piece in enumerate(pieces):
                 if not await self._piece(stub, state, piece, item.ts):

@@ -85,6 +85,15 @@ class Stub(Protocol):
         ...
 
 
+async def next_chunk(stub: Stub) -> Chunk | None:
+    """The next chunk for a toxic to work on; None when it must stop (interrupted, or EOF — which is
+    passed on, so end-of-stream always closes the output)."""
+    item = await stub.recv()
+    if item is EOF:
+        stub.send(EOF)
+    return item if isinstance(item, Chunk) else None
+
+
 class ToxicError(ValueError):
     """A toxic's JSON is not acceptable; the message names the field and what is accepted."""
 

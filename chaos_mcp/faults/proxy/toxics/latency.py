@@ -7,7 +7,13 @@ import time
 
 from pydantic import Field
 
-from chaos_mcp.faults.proxy.toxics.base import EOF, HOUR_MS, INTERRUPTED, Chunk, Stub, Toxic, register_toxic
+from chaos_mcp.faults.proxy.toxics.base import (
+    HOUR_MS,
+    Stub,
+    Toxic,
+    next_chunk,
+    register_toxic,
+)
 
 
 @register_toxic
@@ -22,13 +28,9 @@ class LatencyToxic(Toxic):
 
     async def pipe(self, stub: Stub) -> None:
         while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
+            item = await next_chunk(stub)
+            if item is None:
                 return
-            if item is EOF:
-                stub.send(EOF)
-                return
-            assert isinstance(item, Chunk)
             wait = item.ts + self.delay() - time.monotonic()
             if wait > 0 and not await stub.sleep(wait):
                 stub.send(item)

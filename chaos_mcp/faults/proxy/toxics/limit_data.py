@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from chaos_mcp.faults.proxy.toxics.base import EOF, INTERRUPTED, Chunk, Stub, Toxic, register_toxic
+from chaos_mcp.faults.proxy.toxics.base import (
+    Chunk,
+    Stub,
+    Toxic,
+    next_chunk,
+    register_toxic,
+)
 
 
 class _Sent:
@@ -23,13 +29,9 @@ class LimitDataToxic(Toxic):
     async def pipe(self, stub: Stub) -> None:
         sent: _Sent = stub.state
         while sent.count < self.bytes:
-            item = await stub.recv()
-            if item is INTERRUPTED:
+            item = await next_chunk(stub)
+            if item is None:
                 return
-            if item is EOF:
-                stub.send(EOF)
-                return
-            assert isinstance(item, Chunk)
             allowed = self.bytes - sent.count
             if len(item.data) > allowed:
                 stub.discard(len(item.data) - allowed)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from chaos_mcp.faults.proxy.toxics.base import EOF, HOUR_MS, INTERRUPTED, Chunk, Stub, Toxic, register_toxic
+from chaos_mcp.faults.proxy.toxics.base import (
+    HOUR_MS,
+    Stub,
+    Toxic,
+    next_chunk,
+    register_toxic,
+)
 
 
 @register_toxic
@@ -13,13 +19,9 @@ class ResetPeerToxic(Toxic):
     timeout: int = Field(0, ge=0, le=HOUR_MS, description="milliseconds before the reset; 0 = at once")
 
     async def pipe(self, stub: Stub) -> None:
-        item = await stub.recv()
-        if item is INTERRUPTED:
+        item = await next_chunk(stub)
+        if item is None:
             return
-        if item is EOF:
-            stub.send(EOF)
-            return
-        assert isinstance(item, Chunk)
         stub.discard(len(item.data))
         if await stub.sleep(self.timeout / 1000.0):
             stub.reset()

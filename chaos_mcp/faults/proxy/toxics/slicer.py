@@ -7,7 +7,13 @@ import random
 
 from pydantic import Field, model_validator
 
-from chaos_mcp.faults.proxy.toxics.base import EOF, INTERRUPTED, Chunk, Stub, Toxic, register_toxic
+from chaos_mcp.faults.proxy.toxics.base import (
+    Chunk,
+    Stub,
+    Toxic,
+    next_chunk,
+    register_toxic,
+)
 
 
 @register_toxic
@@ -39,13 +45,9 @@ class SlicerToxic(Toxic):
 
     async def pipe(self, stub: Stub) -> None:
         while True:
-            item = await stub.recv()
-            if item is INTERRUPTED:
+            item = await next_chunk(stub)
+            if item is None:
                 return
-            if item is EOF:
-                stub.send(EOF)
-                return
-            assert isinstance(item, Chunk)
             if not await self._slice(stub, item):
                 return
 
