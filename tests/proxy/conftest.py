@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import socketserver
 import threading
 import time
@@ -97,13 +96,6 @@ def metric(api: httpx.Client, name: str, **labels: str) -> float:
         if line.startswith(f"{name}{{{wanted}}} "):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"no sample {name}{{{wanted}}}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # ---- upstreams ---------------------------------------------------------------------------

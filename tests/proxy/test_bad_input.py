@@ -8,7 +8,8 @@ import httpx
 import pytest
 import redis
 
-from tests.proxy.conftest import free_port, make_proxy, wait_until
+from tests.helpers import free_port
+from tests.proxy.conftest import make_proxy, wait_until
 
 
 def _error(response: httpx.Response, status: int) -> str:

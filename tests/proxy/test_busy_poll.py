@@ -12,7 +12,8 @@ import pytest
 
 from chaos_mcp.faults.proxy import busypoll
 from chaos_mcp.faults.proxy.daemon import ProxyDaemon, main
-from tests.proxy.conftest import DaemonThread, add_toxic, free_port, make_proxy, wait_until
+from tests.helpers import free_port
+from tests.proxy.conftest import DaemonThread, add_toxic, make_proxy, wait_until
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import httpx
 import redis
 
 from chaos_mcp.faults.proxy.daemon import main
-from tests.proxy.conftest import free_port, wait_until
+from tests.helpers import free_port
+from tests.proxy.conftest import wait_until
 
 
 def test_the_daemon_creates_a_proxy_per_configured_target_and_exits_cleanly(tmp_path: Path) -> None:

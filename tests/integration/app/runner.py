@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import psycopg
+
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 15.0
@@ -47,12 +48,6 @@ def seed(app_dsn: str) -> None:
         )
         with conn.cursor() as cursor:
             cursor.executemany("INSERT INTO schedules (name, starts_on) VALUES (%s, %s)", SCHEDULES)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager
