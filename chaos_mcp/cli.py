@@ -13,8 +13,6 @@ from chaos_mcp.config import ConfigError, Settings, load_settings
 from chaos_mcp.engine.journal import JournalError
 from chaos_mcp.logs import configure_logging
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

@@ -21,6 +21,7 @@ from chaos_mcp.state import state_dir
 Environment = Literal["test", "staging", "production"]
 SPEC_MAX_DURATION = 600.0
 DEFAULT_PROXY_API = "http://127.0.0.1:8474"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class ConfigError(Exception):

@@ -399,7 +399,7 @@ def _check_blast_radius(
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"])
-            check.add(f"blast_radius.{where}", _pydantic_message(error))
+            check.add(f"blast_radius.{where}", pydantic_message(error))
         return None
     ok = True
     if not blast.targets and target_name:
@@ -525,7 +525,7 @@ def _check_scenario(
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"])
-            check.add(f"parameters.{where}", f"{_pydantic_message(error)} (scenario {name})")
+            check.add(f"parameters.{where}", f"{pydantic_message(error)} (scenario {name})")
         return name, {}
     if target is not None and target_name is not None and target.kind in scenario.target_kinds:
         for problem in scenario.check_parameters(validated, target_name, target):
@@ -533,7 +533,8 @@ def _check_scenario(
     return name, validated.model_dump(mode="json")
 
 
-def _pydantic_message(error: Any) -> str:
+def pydantic_message(error: Any) -> str:
+    """One pydantic error as a sentence an agent can act on."""
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return "unknown field; remove it"

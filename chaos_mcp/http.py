@@ -14,9 +14,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from chaos_mcp.config import Settings
+from chaos_mcp.config import LOOPBACK_HOSTS, Settings
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TOKEN_ENV = "CHAOS_MCP_TOKEN"
 
 
@@ -53,7 +52,7 @@ class BearerToken:
 
 def security(host: str, port: int) -> TransportSecuritySettings:
     hosts = [f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")] + ["127.0.0.1", "localhost"]
-    if host not in LOOPBACK and host not in ("0.0.0.0", "::"):
+    if host not in LOOPBACK_HOSTS and host not in ("0.0.0.0", "::"):
         hosts += [host, f"{host}:{port}"]
     extra = [h.strip() for h in os.environ.get("CHAOS_MCP_ALLOWED_HOSTS", "").split(",") if h.strip()]
     hosts += extra
@@ -66,7 +65,7 @@ def security(host: str, port: int) -> TransportSecuritySettings:
 def build_http_app(server: MCPServer[Any], host: str, port: int) -> ASGIApp:
     app: ASGIApp = server.streamable_http_app(transport_security=security(host, port), host=host)
     token = os.environ.get(TOKEN_ENV)
-    if host not in LOOPBACK and not token:
+    if host not in LOOPBACK_HOSTS and not token:
         raise PermissionError(
             f"refusing to serve HTTP on {host}: it is reachable from beyond loopback and {TOKEN_ENV} is not "
             f"set. Set {TOKEN_ENV} to a long random token (clients send Authorization: Bearer <token>), or "

@@ -35,6 +35,7 @@ from chaos_mcp.contract import (
     ListExperimentsInput,
     Problem,
     ValidationProblems,
+    pydantic_message,
 )
 from chaos_mcp.engine import catalog
 from chaos_mcp.engine.core import Engine, EngineError
@@ -110,7 +111,7 @@ def _validate(
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "(input)"
-            message = str(error["msg"]).removeprefix("Value error, ")
+            message = pydantic_message(error)
             if error["type"] == "missing":
                 description = model.model_fields[str(error["loc"][0])].description or ""
                 message = f"required and missing: {description}"

@@ -13,14 +13,13 @@ from urllib.parse import urlsplit
 import anyio
 import structlog
 
-from chaos_mcp.config import Settings
+from chaos_mcp.config import LOOPBACK_HOSTS, Settings
 from chaos_mcp.engine.errors import EngineError
 from chaos_mcp.faults.proxy.client import ProxyApiError, ProxyClient
 from chaos_mcp.state import state_dir
 
 log = structlog.get_logger("chaos_mcp.proxies")
 START_TIMEOUT = 15.0
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 async def ensure_proxies(settings: Settings) -> None:
@@ -61,7 +60,7 @@ async def _answers(api: str) -> bool:
 def _start_daemon(api: str) -> None:
     parts = urlsplit(api)
     host, port = parts.hostname or "127.0.0.1", parts.port or 8474
-    if host not in LOOPBACK:
+    if host not in LOOPBACK_HOSTS:
         raise EngineError(
             f"no fault proxy answers at {api}, and chaos-mcp only starts one on loopback; "
             "start `chaos-mcp proxy` on that host"
