@@ -10,6 +10,7 @@ idempotent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -40,10 +41,12 @@ def spawn_warden(journal_url: str, experiment_id: str, deadline: float) -> int |
 async def watch(journal_url: str, experiment_id: str, deadline: float) -> int:
     from chaos_mcp.engine.journal import Journal
     from chaos_mcp.engine.reverter import revert_faults
-    from chaos_mcp.faults.base import registered_fault_kinds
+    from chaos_mcp.faults.base import FaultError, fault_from_record
 
-    registered_fault_kinds()  # import every fault family now, not at the deadline
     journal = Journal(journal_url)
+    for row in journal.faults(experiment_id):
+        with contextlib.suppress(FaultError, TypeError):
+            fault_from_record(row.record)  # import the fault's family now, not at the deadline
     try:
         while True:
             active = [f for f in journal.faults(experiment_id) if f.status in ("pending", "injected")]

@@ -56,7 +56,7 @@ class Fault(ABC):
         return self.kind
 
     def to_record(self) -> dict[str, JSON]:
-        return {"kind": self.kind, "fields": dataclasses.asdict(self)}
+        return {"kind": self.kind, "module": type(self).__module__, "fields": dataclasses.asdict(self)}
 
 
 def register_fault(cls: F) -> F:
@@ -67,10 +67,19 @@ def register_fault(cls: F) -> F:
 
 
 def fault_from_record(record: dict[str, JSON]) -> Fault:
-    """Rebuild a fault from its journal record, in any process."""
-    _load_builtin_faults()
+    """Rebuild a fault from its journal record, in any process.
+
+    Only the fault's own family is imported when the record names it: a dead-man warden per
+    experiment should not pay for importing every client library there is.
+    """
     kind = record.get("kind")
     cls = _REGISTRY.get(str(kind))
+    if cls is None:
+        _load_family(record.get("module"))
+        cls = _REGISTRY.get(str(kind))
+    if cls is None:
+        _load_builtin_faults()
+        cls = _REGISTRY.get(str(kind))
     if cls is None:
         raise FaultError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(_REGISTRY))}")
     return cls(**record.get("fields", {}))
@@ -81,6 +90,16 @@ def registered_fault_kinds() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _load_family(module: JSON) -> None:
+    import contextlib
+    import importlib
+
+    if isinstance(module, str) and module.startswith("chaos_mcp.faults."):
+        # A module renamed since the record was written: every built-in family is tried next.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
 def _load_builtin_faults() -> None:
     import importlib
     import pkgutil
@@ -88,5 +107,5 @@ def _load_builtin_faults() -> None:
     import chaos_mcp.faults as package
 
     for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_") and module.name != "base":
+        if not module.ispkg and not module.name.startswith("_") and module.name != "base":
             importlib.import_module(f"chaos_mcp.faults.{module.name}")

@@ -7,6 +7,7 @@ the state dir), so a fault injected by any process is seen here.
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 from chaos_mcp.config import ScheduleTarget
@@ -17,6 +18,8 @@ from chaos_mcp.schedule.model import Program
 from chaos_mcp.schedule.utilization import summary as utilization_summary
 
 PICKS = ("highest_utilized", "most_critical_pair")
+_METRICS_MEMO_SIZE = 64
+_metrics_memo: dict[tuple[object, str], dict[str, float]] = {}
 
 
 def load_program(target: ScheduleTarget, target_name: str | None = None) -> Program:
@@ -28,7 +31,23 @@ def load_program(target: ScheduleTarget, target_name: str | None = None) -> Prog
 
 
 def schedule_metrics(target_name: str, target: ScheduleTarget) -> dict[str, float]:
-    return metrics(analyze(load_program(target, target_name), depth=2))
+    """The probe's metrics (N-1 and N-2 included): computed once per program and set of overlays.
+
+    The probe samples every supervised experiment each interval; recomputing the same N-2
+    analysis for an unchanged program kept a server with many experiments saturated.
+    """
+    overlays = overlay.read_overlays(target_name)
+    program_key = _program_key(target)
+    if program_key is None:  # read from PostgreSQL: it may change between two samples
+        return metrics(analyze(overlay.apply_overlays(_base_program(target), overlays), depth=2))
+    key = (program_key, json.dumps(overlays, sort_keys=True, default=str))
+    found = _metrics_memo.get(key)
+    if found is None:
+        found = metrics(analyze(overlay.apply_overlays(_base_program(target), overlays), depth=2))
+        if len(_metrics_memo) >= _METRICS_MEMO_SIZE:
+            _metrics_memo.pop(next(iter(_metrics_memo)), None)
+        _metrics_memo[key] = found
+    return dict(found)
 
 
 def validate(target_name: str, target: ScheduleTarget) -> dict[str, object]:
@@ -121,9 +140,10 @@ def _summary(a: Analysis, n1: list[dict[str, object]], n2: dict[str, object] | N
     return text + "."
 
 
-def _base_program(target: ScheduleTarget) -> Program:
+def _program_key(target: ScheduleTarget) -> tuple[str, str | int, int, int, int] | None:
+    """What identifies the target's base program; None when it cannot be known without reading it."""
     if target.source == "synthetic":
-        return _synthetic(target.seed, target.faculty, target.residents, target.days)
+        return ("synthetic", target.seed, target.faculty, target.residents, target.days)
     if target.source.startswith("json:"):
         path = Path(target.source[5:]).expanduser()
         try:
@@ -132,10 +152,19 @@ def _base_program(target: ScheduleTarget) -> Program:
             raise ScheduleError(
                 f"schedule file {path} cannot be read ({exc.strerror}); check source = 'json:PATH'"
             ) from None
-        return _json(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    from chaos_mcp.data.source import load_postgres_program
+        return ("json", str(path.resolve()), stat.st_mtime_ns, stat.st_size, 0)
+    return None
 
-    return load_postgres_program(target)
+
+def _base_program(target: ScheduleTarget) -> Program:
+    key = _program_key(target)
+    if key is None:
+        from chaos_mcp.data.source import load_postgres_program
+
+        return load_postgres_program(target)
+    if key[0] == "synthetic":
+        return _synthetic(target.seed, target.faculty, target.residents, target.days)
+    return _json(str(key[1]), key[2], key[3])
 
 
 @functools.lru_cache(maxsize=8)
@@ -156,6 +185,7 @@ def clear_cache() -> None:
     """Forget generated/parsed programs (tests; a changed generator)."""
     _synthetic.cache_clear()
     _json.cache_clear()
+    _metrics_memo.clear()
 
 
 __all__ = [

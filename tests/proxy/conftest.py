@@ -20,14 +20,15 @@ import pytest
 import uvloop
 
 from chaos_mcp.faults.proxy.daemon import ProxyDaemon
+from chaos_mcp.faults.proxy.fastpath import NATIVE_AVAILABLE, RelayMode
 
 
 class DaemonThread:
     """A ProxyDaemon on port 0, running on a uvloop in a background thread."""
 
-    def __init__(self, busy_poll_us: float = 0) -> None:
+    def __init__(self, busy_poll_us: float = 0, relay: RelayMode = "auto") -> None:
         self.loop = uvloop.new_event_loop()
-        self.daemon = ProxyDaemon(port=0, busy_poll_us=busy_poll_us)
+        self.daemon = ProxyDaemon(port=0, busy_poll_us=busy_poll_us, relay=relay)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def __enter__(self) -> DaemonThread:
@@ -52,9 +53,13 @@ class DaemonThread:
         return self.daemon.port
 
 
-@pytest.fixture(scope="session")
-def daemon() -> Iterator[DaemonThread]:
-    with DaemonThread() as running:
+RELAYS = ["native", "python"] if NATIVE_AVAILABLE else ["python"]
+
+
+@pytest.fixture(scope="session", params=RELAYS)
+def daemon(request: pytest.FixtureRequest) -> Iterator[DaemonThread]:
+    """The daemon, once with the native fast path and once relaying everything in Python."""
+    with DaemonThread(relay=request.param) as running:
         yield running
 
 

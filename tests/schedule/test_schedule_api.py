@@ -70,3 +70,23 @@ def test_a_postgres_source_without_a_dsn_is_a_clear_error() -> None:
     pg = ScheduleTarget(kind="schedule", environment="test", source="postgres")
     with pytest.raises(ScheduleError, match="needs dsn"):
         api.schedule_metrics("pg", pg)
+
+
+def test_metrics_are_computed_once_per_program_and_overlays_and_follow_every_change(
+    target: ScheduleTarget,
+) -> None:
+    from chaos_mcp.schedule import overlay
+    from chaos_mcp.schedule.analysis import analyze, metrics
+
+    api.clear_cache()
+    before = api.schedule_metrics("sched", target)
+    assert api.schedule_metrics("sched", target) == before
+    assert len(api._metrics_memo) == 1
+    program = api.load_program(target)
+    busiest = max(program.faculty, key=lambda f: f.id).id
+    overlay.add_overlay("sched", {"id": "x", "kind": "remove_faculty", "faculty_ids": [busiest]})
+    during = api.schedule_metrics("sched", target)
+    assert during == metrics(analyze(api.load_program(target, "sched"), depth=2))
+    assert during != before and len(api._metrics_memo) == 2
+    overlay.remove_overlay("sched", "x")
+    assert api.schedule_metrics("sched", target) == before

@@ -1,7 +1,9 @@
 """One proxied TCP connection: the client-side and upstream-side protocols and their two directions.
 
 `up` carries client → upstream bytes, `down` upstream → client. Both start on the fast path;
-toxics attach stages to one direction at a time.
+toxics attach stages to one direction at a time. With the native fast path (fastpath.py) a
+connection that no toxic touches is relayed by the native thread until a toxic applies to it
+(`reclaim`) or every toxic is gone again (`try_offload`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 import structlog
 
 from chaos_mcp.faults.proxy.pipeline import Direction
+from chaos_mcp.faults.proxy.toxics.base import EOF
 
 if TYPE_CHECKING:
     from chaos_mcp.faults.proxy.proxy import Proxy
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("chaos_mcp.proxy")
 WRITE_HIGH = 1 << 20
 CONNECT_TIMEOUT = 10.0
+OFFLOAD_RETRY = 0.005
 
 
 class Link:
@@ -32,6 +36,8 @@ class Link:
         self.up = Direction(self)
         self.down = Direction(self)
         self.closed = False
+        self.native: int | None = None
+        self._offload_retry: asyncio.TimerHandle | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
     def client_connected(self, transport: asyncio.Transport) -> None:
@@ -59,13 +65,88 @@ class Link:
         for direction, hold in zip((self.up, self.down), held, strict=True):
             for item in hold.items:
                 direction.entry.put(item)
-        if self.up.src is not None and not self.up.paused:
+        self.try_offload()
+        if self.native is None and self.up.src is not None and not self.up.paused:
             self.up.src.resume_reading()
 
     def upstream_connected(self, transport: asyncio.Transport) -> None:
         self.up.dst = self.down.src = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH)
 
+    # ---- the native fast path ------------------------------------------------------------
+    def try_offload(self) -> None:
+        """Hand the connection to the native relay if nothing in Python holds or shapes its bytes."""
+        fast_path = self.proxy.fast_path
+        if self._offload_retry is not None:
+            self._offload_retry.cancel()
+            self._offload_retry = None
+        if fast_path is None or self.native is not None or self.closed:
+            return
+        client, upstream = self.up.src, self.up.dst
+        if client is None or upstream is None or client.is_closing() or upstream.is_closing():
+            return
+        if any(direction.stages or direction.eof for direction in (self.up, self.down)):
+            return
+        busy = any(direction.pending or direction.paused for direction in (self.up, self.down))
+        if busy or client.get_write_buffer_size() or upstream.get_write_buffer_size():
+            # Bytes are still on their way through Python: try again once they may have left.
+            loop = asyncio.get_running_loop()
+            self._offload_retry = loop.call_later(OFFLOAD_RETRY, self.try_offload)
+            return
+        client.pause_reading()
+        upstream.pause_reading()
+        try:
+            self.native = fast_path.adopt(_fileno(client), _fileno(upstream), self._native_finished)
+        except OSError as exc:
+            log.warning("native relay refused the connection; relaying in Python", error=str(exc))
+            client.resume_reading()
+            upstream.resume_reading()
+
+    def reclaim(self) -> None:
+        """Take the connection back from the native relay, e.g. because a toxic now applies to it."""
+        if self.native is None or self.proxy.fast_path is None:
+            return
+        handle, self.native = self.native, None
+        state = self.proxy.fast_path.release(handle)
+        if state is None:
+            return  # it ended meanwhile; _native_finished closes the link
+        for direction, half in zip((self.up, self.down), state, strict=True):
+            direction.bytes += half.moved
+            if half.leftover and direction.dst is not None:
+                direction.dst.write(half.leftover)
+        for direction, half in zip((self.up, self.down), state, strict=True):
+            if half.eof:
+                direction.put(EOF)
+            elif direction.src is not None and not direction.paused and not self.closed:
+                direction.src.resume_reading()
+
+    def _native_finished(self, reset: bool, up: int, down: int) -> None:
+        self.native = None
+        self.up.bytes += up
+        self.down.bytes += down
+        if reset:
+            self.reset()
+        else:
+            self.close()
+
+    def _drop_native(self) -> None:
+        """The connection is closing: stop the relay touching its sockets (unsent bytes are dropped)."""
+        if self.native is None or self.proxy.fast_path is None:
+            return
+        handle, self.native = self.native, None
+        state = self.proxy.fast_path.release(handle)
+        if state is not None:
+            self.up.bytes += state[0].moved
+            self.down.bytes += state[1].moved
+
+    def bytes_moved(self) -> tuple[int, int]:
+        """Bytes (up, down) relayed so far, wherever they were relayed."""
+        if self.native is None or self.proxy.fast_path is None:
+            return self.up.bytes, self.down.bytes
+        up, down = self.proxy.fast_path.moved(self.native)
+        return self.up.bytes + up, self.down.bytes + down
+
+    # ---- ends ------------------------------------------------------------------------------
     def close_half(self, direction: Direction) -> None:
         """`direction` reached end of stream: shut its destination for writing, close when both have."""
         dst = direction.dst
@@ -79,6 +160,7 @@ class Link:
         if self.closed:
             return
         self.closed = True
+        self._drop_native()
         for transport in (self.up.src, self.up.dst):
             if transport is not None:
                 transport.close()
@@ -89,6 +171,7 @@ class Link:
         if self.closed:
             return
         self.closed = True
+        self._drop_native()
         for transport in (self.up.src, self.up.dst):
             if transport is None:
                 continue
@@ -100,6 +183,8 @@ class Link:
         self._finish()
 
     def _finish(self) -> None:
+        if self._offload_retry is not None:
+            self._offload_retry.cancel()
         self.up.cancel()
         self.down.cancel()
         self.proxy.link_closed(self)
@@ -109,6 +194,11 @@ class Link:
             self.reset()
         else:
             self.close()
+
+
+def _fileno(transport: asyncio.Transport) -> int:
+    fileno: int = transport.get_extra_info("socket").fileno()
+    return fileno
 
 
 class ClientSide(asyncio.Protocol):

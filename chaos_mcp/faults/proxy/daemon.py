@@ -4,6 +4,9 @@ daemon = ProxyDaemon(port=0)      # in-process, e.g. in tests (busy_poll_us=0: n
 await daemon.start(); daemon.api_url; await daemon.stop()
 
 main(["--port", "8474", "--config", "chaos.toml"])   # from the command line (uvloop; --busy-poll-us opt-in)
+
+`relay` chooses who copies the bytes of connections no toxic touches: "native" (the C relay
+thread of fastpath.py), "python" (the event loop), or "auto" (native where it was built).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import structlog
 import uvicorn
 
 from chaos_mcp.config import ConfigError, Settings, load_settings
-from chaos_mcp.faults.proxy import busypoll
+from chaos_mcp.faults.proxy import busypoll, fastpath
 from chaos_mcp.faults.proxy.api import build_app
+from chaos_mcp.faults.proxy.fastpath import RELAY_MODES, RelayMode
 from chaos_mcp.faults.proxy.proxy import ProxyError
 from chaos_mcp.faults.proxy.registry import ProxyRegistry
 
@@ -49,12 +53,21 @@ class _ApiServer(uvicorn.Server):
 
 
 class ProxyDaemon:
-    def __init__(self, host: str = "127.0.0.1", port: int = 8474, busy_poll_us: float = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8474,
+        busy_poll_us: float = 0,
+        relay: RelayMode = "auto",
+    ) -> None:
         if busy_poll_us < 0:
             raise ValueError(f"busy_poll_us must be >= 0 (0 turns busy-polling off), got {busy_poll_us}")
+        if relay not in RELAY_MODES:
+            raise ValueError(f"relay must be one of {', '.join(RELAY_MODES)}, got {relay!r}")
         self.host = host
         self.port = port
         self.busy_poll_us = busy_poll_us
+        self.relay: RelayMode = relay
         self.registry = ProxyRegistry()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -74,6 +87,7 @@ class ProxyDaemon:
             sock.close()
             raise
         self.port = sock.getsockname()[1]
+        self.registry.fast_path = fastpath.start(self.relay, self.busy_poll_us)
         config = uvicorn.Config(
             build_app(self.registry), log_config=None, access_log=False, lifespan="off", log_level="warning"
         )
@@ -84,7 +98,11 @@ class ProxyDaemon:
                 await self._task
                 raise RuntimeError("the control API stopped while starting")
             await asyncio.sleep(0.005)
-        log.info("proxy daemon ready", api=self.api_url)
+        log.info("proxy daemon ready", api=self.api_url, relay=self.relay_in_use)
+
+    @property
+    def relay_in_use(self) -> str:
+        return "python" if self.registry.fast_path is None else "native"
 
     async def create_from_settings(self, settings: Settings) -> list[str]:
         names = []
@@ -109,6 +127,9 @@ class ProxyDaemon:
             with contextlib.suppress(Exception):
                 await self._task
         await self.registry.close()
+        if self.registry.fast_path is not None:
+            self.registry.fast_path.close()
+            self.registry.fast_path = None
 
     async def __aenter__(self) -> ProxyDaemon:
         await self.start()
@@ -123,9 +144,10 @@ async def serve(
     port: int = 8474,
     settings: Settings | None = None,
     busy_poll_us: float = 0,
+    relay: RelayMode = "auto",
 ) -> None:
     """Run the daemon until it is told to exit (SIGINT/SIGTERM) or cancelled."""
-    daemon = ProxyDaemon(host, port, busy_poll_us)
+    daemon = ProxyDaemon(host, port, busy_poll_us, relay)
     await daemon.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -151,6 +173,13 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="keep polling this many µs after the last byte moved, to cut round-trip latency "
         f"(e.g. {busypoll.DEFAULT_WINDOW_US}); costs a core while traffic flows, so it is off by default",
+    )
+    parser.add_argument(
+        "--relay",
+        choices=RELAY_MODES,
+        default="auto",
+        help="who copies the bytes of connections no toxic touches: native (a C thread), python "
+        "(the event loop), auto (native where it was built; the default)",
     )
     return parser
 
@@ -189,14 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        uvloop.run(serve(args.host, args.port, settings, args.busy_poll_us))
+        uvloop.run(serve(args.host, args.port, settings, args.busy_poll_us, args.relay))
     except OSError as exc:
         print(
             f"chaos-mcp proxy: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
             file=sys.stderr,
         )
         return 1
-    except ProxyError as exc:
+    except (ProxyError, RuntimeError) as exc:
         print(f"chaos-mcp proxy: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

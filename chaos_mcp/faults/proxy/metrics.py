@@ -10,6 +10,7 @@ _METRICS = (
     ("chaos_proxy_up", "gauge", "1 while the proxy accepts connections, 0 while it is down"),
     ("chaos_proxy_connections_total", "counter", "client connections accepted"),
     ("chaos_proxy_connections_active", "gauge", "client connections open now"),
+    ("chaos_proxy_connections_native", "gauge", "open connections relayed by the native fast path"),
     ("chaos_proxy_bytes_total", "counter", "bytes relayed, by stream (upstream = client to server)"),
     ("chaos_proxy_toxics_active", "gauge", "toxics installed on the proxy"),
 )
@@ -25,6 +26,7 @@ def _samples(proxy: Proxy) -> Iterable[tuple[str, str, int]]:
     yield "chaos_proxy_up", name, 0 if proxy.down else 1
     yield "chaos_proxy_connections_total", name, proxy.counters.connections_total
     yield "chaos_proxy_connections_active", name, len(proxy.links)
+    yield "chaos_proxy_connections_native", name, proxy.native_links
     yield "chaos_proxy_bytes_total", f'{name},stream="upstream"', up
     yield "chaos_proxy_bytes_total", f'{name},stream="downstream"', down
     yield "chaos_proxy_toxics_active", name, len(proxy.toxics)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import structlog
 
 from chaos_mcp.faults.proxy.connection import ClientSide, Link
+from chaos_mcp.faults.proxy.fastpath import FastPath
 from chaos_mcp.faults.proxy.toxics.base import Toxic
 
 log = structlog.get_logger("chaos_mcp.proxy")
@@ -67,13 +68,16 @@ class Counters:
 
 
 class Proxy:
-    def __init__(self, name: str, listen: str, upstream: str, enabled: bool = True) -> None:
+    def __init__(
+        self, name: str, listen: str, upstream: str, enabled: bool = True, fast_path: FastPath | None = None
+    ) -> None:
         split_address(listen, "listen")
         split_address(upstream, "upstream")
         self.name = name
         self.listen = listen
         self.upstream = upstream
         self.enabled = enabled
+        self.fast_path = fast_path
         self.toxics: dict[str, ToxicEntry] = {}
         self.links: set[Link] = set()
         self.counters = Counters()
@@ -151,9 +155,16 @@ class Proxy:
             self.counters.bytes_down += link.down.bytes
 
     def bytes_moved(self) -> tuple[int, int]:
-        up = self.counters.bytes_up + sum(link.up.bytes for link in self.links)
-        down = self.counters.bytes_down + sum(link.down.bytes for link in self.links)
+        up, down = self.counters.bytes_up, self.counters.bytes_down
+        for link in self.links:
+            link_up, link_down = link.bytes_moved()
+            up += link_up
+            down += link_down
         return up, down
+
+    @property
+    def native_links(self) -> int:
+        return sum(1 for link in self.links if link.native is not None)
 
     def attach_toxics(self, link: Link) -> None:
         for entry in self.toxics.values():
@@ -162,6 +173,7 @@ class Proxy:
     def _attach(self, link: Link, entry: ToxicEntry) -> None:
         if entry.toxic.takes_proxy_down or random.random() >= entry.toxicity:
             return
+        link.reclaim()
         direction = link.up if entry.stream == "upstream" else link.down
         direction.add(entry.name, entry.toxic)
 
@@ -184,6 +196,8 @@ class Proxy:
             entry.timer.cancel()
         directions = [link.up if entry.stream == "upstream" else link.down for link in self.links]
         await asyncio.gather(*(d.remove(name) for d in directions))
+        for link in list(self.links):
+            link.try_offload()
         await self.sync_listener()
         return entry
 

@@ -11,6 +11,7 @@ import re
 import time
 from typing import Any
 
+from chaos_mcp.faults.proxy.fastpath import FastPath
 from chaos_mcp.faults.proxy.proxy import Proxy, ProxyError, Stream, ToxicEntry, split_address
 from chaos_mcp.faults.proxy.toxics import ToxicError, build_toxic
 
@@ -57,8 +58,9 @@ def _known_keys(body: dict[str, Any], allowed: set[str], what: str) -> None:
 
 
 class ProxyRegistry:
-    def __init__(self) -> None:
+    def __init__(self, fast_path: FastPath | None = None) -> None:
         self.proxies: dict[str, Proxy] = {}
+        self.fast_path = fast_path
 
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)
@@ -83,7 +85,7 @@ class ProxyRegistry:
             raise ProxyError(
                 f"name: proxy {name!r} already exists; delete it first or pick another name", 409
             )
-        proxy = Proxy(name, listen, upstream, enabled)
+        proxy = Proxy(name, listen, upstream, enabled, self.fast_path)
         await proxy.sync_listener()
         self.proxies[name] = proxy
         return proxy
