@@ -10,7 +10,11 @@ ensure_venv() {
         "$PYTHON" -m venv "$VENV"
     fi
     local stamp="$VENV/.installed-$extras"
-    if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    local changed=""
+    for source in pyproject.toml setup.py chaos_mcp/faults/proxy/_relay.c; do
+        if [ "$ROOT/$source" -nt "$stamp" ]; then changed=1; fi
+    done
+    if [ ! -f "$stamp" ] || [ -n "$changed" ]; then
         "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
         "$VENV/bin/python" -m pip install --quiet -e "$ROOT$extras" >&2
         touch "$stamp"
