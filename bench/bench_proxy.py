@@ -45,8 +45,8 @@ def wait_port(port: int, timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def proxy_daemon(busy_poll_us: int = 100) -> Iterator[httpx.Client]:
-    """The daemon as `chaos-mcp proxy --busy-poll-us N` runs it (tuned: 100 µs; 0 is the default)."""
+def proxy_daemon(busy_poll_us: int = 100, relay: str = "native") -> Iterator[httpx.Client]:
+    """The daemon as `chaos-mcp proxy --busy-poll-us N --relay R` runs it (busy-poll 0 is the default)."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -56,6 +56,8 @@ def proxy_daemon(busy_poll_us: int = 100) -> Iterator[httpx.Client]:
         str(port),
         "--busy-poll-us",
         str(busy_poll_us),
+        "--relay",
+        relay,
     ]
     process = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
@@ -228,6 +230,7 @@ def main() -> int:
     with (
         proxy_daemon() as api,
         proxy_daemon(busy_poll_us=0) as api_no_poll,
+        proxy_daemon(relay="python") as api_python,
         socat(6379) as redis_socat,
         socat(5432) as pg_socat,
         socat(sink.port) as bulk_socat,
@@ -237,10 +240,12 @@ def main() -> int:
         bulk_proxy = add_proxy(api, "bulk", f"127.0.0.1:{sink.port}")
         redis_no_poll = add_proxy(api_no_poll, "redis", "127.0.0.1:6379")
         pg_no_poll = add_proxy(api_no_poll, "pg", "127.0.0.1:5432")
+        redis_python = add_proxy(api_python, "redis", "127.0.0.1:6379")
+        pg_python = add_proxy(api_python, "pg", "127.0.0.1:5432")
         for op in ("GET", "SET"):
-            direct, ours, relay = compare(
+            direct, ours, relay, no_poll, python = compare(
                 functools.partial(redis_op, op=op, requests=requests),
-                (6379, redis_proxy, redis_socat),
+                (6379, redis_proxy, redis_socat, redis_no_poll, redis_python),
                 repeats,
             )
             rows.append(
@@ -249,12 +254,14 @@ def main() -> int:
                     f"{direct:,.0f}",
                     f"{ours:,.0f}",
                     f"{relay:,.0f}",
-                    f"{ours / direct:.2f} of direct, {ours / relay:.2f} of socat",
+                    f"{ours / direct:.2f} of direct, {ours / relay:.2f} of socat "
+                    f"(busy-poll off: {no_poll:,.0f}, {no_poll / direct:.2f}; "
+                    f"Python relay: {python:,.0f}, {python / direct:.2f})",
                 )
             )
         with bench_database():
-            direct, ours, relay, no_poll = compare(
-                lambda p: pg_tps(p, pg_seconds), (5432, pg_proxy, pg_socat, pg_no_poll), repeats
+            direct, ours, relay, no_poll, python = compare(
+                lambda p: pg_tps(p, pg_seconds), (5432, pg_proxy, pg_socat, pg_no_poll, pg_python), repeats
             )
             rows.append(
                 (
@@ -263,7 +270,8 @@ def main() -> int:
                     f"{ours:,.0f}",
                     f"{relay:,.0f}",
                     f"{ours / direct:.2f} of direct, {ours / relay:.2f} of socat "
-                    f"(busy-poll off: {no_poll:,.0f}, {no_poll / direct:.2f})",
+                    f"(busy-poll off: {no_poll:,.0f}, {no_poll / direct:.2f}; "
+                    f"Python relay: {python:,.0f}, {python / direct:.2f})",
                 )
             )
         pings = 5000 if args.quick else 20000

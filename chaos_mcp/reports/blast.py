@@ -2,8 +2,10 @@
 
 A metric moved when some window observation differs from the baseline by more than both a
 relative share of the baseline and an absolute floor for its unit (so a latency going from
-0.4 ms to 0.6 ms is not "movement"). Movement of a target outside the declared blast radius
-(and not the experiment's own target) is blast-radius expansion.
+0.4 ms to 0.6 ms is not "movement"). A latency percentile must move in two observations when
+the window holds three or more: one stalled sample on a shared machine is not an effect.
+Movement of a target outside the declared blast radius (and not the experiment's own target)
+is blast-radius expansion.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ RELATIVE = 0.2
 # Latencies on a shared machine jitter by tens of ms and by 2-5x at the low end, so a latency only
 # counts as moved when it at least doubled and by more than 50 ms; errors and health move cleanly.
 RELATIVE_BY_UNIT = {"ms": 1.0, "s": 1.0}
+SUSTAINED_UNITS = frozenset(RELATIVE_BY_UNIT)
 FLOORS = {"ms": 50.0, "s": 0.05, "ratio": 0.01, "%": 1.0, "count": 1.0, "level": 1.0, "bool": 1.0}
 IGNORED = frozenset({"probe_timeout"})
 
@@ -42,6 +45,7 @@ def blast_radius(view: ExperimentView) -> dict[str, Any]:
         result["note"] = "no baseline and window observations to compare"
         return result
     changes: dict[tuple[str, str], dict[str, Any]] = {}
+    counts: dict[tuple[str, str], int] = {}
     for m in baseline.measurements:
         if m["labels"] or m["metric"] in IGNORED:
             continue
@@ -54,11 +58,14 @@ def blast_radius(view: ExperimentView) -> dict[str, Any]:
             change = changes.setdefault(
                 key, {"metric": m["metric"], "unit": m["unit"], "baseline": before, "peak": now}
             )
+            counts[key] = counts.get(key, 0) + 1
             if abs(now - before) > abs(change["peak"] - before):
                 change["peak"] = now
+    needed = {unit: 2 if len(window) >= 3 else 1 for unit in SUSTAINED_UNITS}
     targets: dict[str, list[dict[str, Any]]] = {}
-    for (probe, _), change in sorted(changes.items()):
-        targets.setdefault(probe, []).append(change)
+    for key, change in sorted(changes.items()):
+        if counts[key] >= needed.get(change["unit"], 1):
+            targets.setdefault(key[0], []).append(change)
     result["moved"] = [{"target": t, "metrics": ms} for t, ms in targets.items()]
     result["expansion"] = sorted(set(targets) - set(declared))
     result["compared"] = sorted({m["probe"] for m in baseline.measurements})

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from chaos_mcp.criteria import parse_criterion
 from chaos_mcp.engine.journal import Event
+from chaos_mcp.reports.blast import blast_radius
 from chaos_mcp.reports.evidence import experiment_facts
-from chaos_mcp.reports.journal_view import ExperimentView
+from chaos_mcp.reports.journal_view import ExperimentView, Observation
 from chaos_mcp.reports.render import _markdown, view_of
 from tests.reports.conftest import Ran
 
@@ -48,9 +52,9 @@ def test_a_target_that_moved_outside_the_declared_radius_is_an_expansion_with_it
     view = view_of(ran.engine(), ran.ids["rejected"])
 
     def cache_moves(data: dict[str, Any]) -> None:
-        with_cache(data["measurements"], 2.0 if data["phase"] == "baseline" else 480.0)
+        with_cache(data["measurements"], 2.0 if data.get("phase") == "baseline" else 480.0)
 
-    facts = experiment_facts(edited(view, "measurement", cache_moves))
+    facts = experiment_facts(edited(view, ("measurement", "sample"), cache_moves))
     assert facts["blast_radius"]["expansion"] == ["cache"]
     finding = next(f for f in facts["findings"] if f["kind"] == "blast_radius_expansion")
     assert (
@@ -58,6 +62,26 @@ def test_a_target_that_moved_outside_the_declared_radius_is_an_expansion_with_it
     )
     markdown = _markdown.get_template("experiment.md.j2").render(**facts)
     assert "**Blast-radius expansion:** cache" in markdown
+
+
+@pytest.mark.parametrize(("stalls", "expansion"), [(1, []), (2, ["cache"])])
+def test_a_latency_must_move_in_two_of_several_observations(
+    ran: Ran, stalls: int, expansion: list[str]
+) -> None:
+    view = view_of(ran.engine(), ran.ids["rejected"])
+    baseline = view.baseline()
+    assert baseline is not None
+
+    def observation(phase: str, cache_ms: float) -> Observation:
+        measurements = [*baseline.measurements]
+        with_cache(measurements, cache_ms)
+        return Observation(at=0.0, phase=phase, source="supervisor", measurements=measurements)
+
+    window = [observation("during", 480.0 if n < stalls else 2.0) for n in range(4)]
+    stub = SimpleNamespace(
+        design=view.design, baseline=lambda: observation("baseline", 2.0), window=lambda: window
+    )
+    assert blast_radius(stub)["expansion"] == expansion  # type: ignore[arg-type]
 
 
 def test_a_target_that_barely_moved_is_not_called_affected(ran: Ran) -> None:
