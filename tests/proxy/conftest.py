@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import socketserver
 import threading
 import time
@@ -63,13 +64,30 @@ def daemon(request: pytest.FixtureRequest) -> Iterator[DaemonThread]:
         yield running
 
 
-@pytest.fixture
-def api(daemon: DaemonThread) -> Iterator[httpx.Client]:
-    """A control-API client; every proxy is deleted after the test."""
+def api_client(daemon: DaemonThread) -> Iterator[httpx.Client]:
+    """A control-API client of `daemon`; every proxy is deleted afterwards (yield from a fixture)."""
     with httpx.Client(base_url=daemon.api_url, timeout=5) as client:
         yield client
         for name in client.get("/proxies").json():
             client.delete(f"/proxies/{name}")
+
+
+@pytest.fixture
+def api(daemon: DaemonThread) -> Iterator[httpx.Client]:
+    """A control-API client; every proxy is deleted after the test."""
+    yield from api_client(daemon)
+
+
+def echo_roundtrip(sock: socket.socket, payload: bytes) -> bytes:
+    """Send `payload` to an echo upstream and read back as many bytes (fewer if the stream ends)."""
+    sock.sendall(payload)
+    received = b""
+    while len(received) < len(payload):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
 
 
 def make_proxy(api: httpx.Client, name: str, upstream: str) -> tuple[str, int]:

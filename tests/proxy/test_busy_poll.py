@@ -13,7 +13,7 @@ import pytest
 from chaos_mcp.faults.proxy import busypoll
 from chaos_mcp.faults.proxy.daemon import ProxyDaemon, main
 from tests.helpers import free_port
-from tests.proxy.conftest import DaemonThread, add_toxic, make_proxy, wait_until
+from tests.proxy.conftest import DaemonThread, add_toxic, api_client, make_proxy, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +24,7 @@ def polling_daemon() -> Iterator[DaemonThread]:
 
 @pytest.fixture
 def polling_api(polling_daemon: DaemonThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=polling_daemon.api_url, timeout=5) as client:
-        yield client
-        for name in client.get("/proxies").json():
-            client.delete(f"/proxies/{name}")
+    yield from api_client(polling_daemon)
 
 
 def _rtt(sock: socket.socket) -> float:

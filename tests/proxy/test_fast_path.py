@@ -22,7 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaos_mcp.faults.proxy import fastpath
-from tests.proxy.conftest import DaemonThread, add_toxic, make_proxy, metric, wait_until
+from tests.proxy.conftest import (
+    DaemonThread,
+    add_toxic,
+    api_client,
+    echo_roundtrip,
+    make_proxy,
+    metric,
+    wait_until,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,26 +43,12 @@ def native() -> Iterator[DaemonThread]:
 
 @pytest.fixture
 def native_api(native: DaemonThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=native.api_url, timeout=5) as client:
-        yield client
-        for name in client.get("/proxies").json():
-            client.delete(f"/proxies/{name}")
+    yield from api_client(native)
 
 
 def _native_active(daemon: DaemonThread) -> int:
     fast_path = daemon.daemon.registry.fast_path
     return 0 if fast_path is None else fast_path.active
-
-
-def _echo(sock: socket.socket, payload: bytes) -> bytes:
-    sock.sendall(payload)
-    received = b""
-    while len(received) < len(payload):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        received += chunk
-    return received
 
 
 def test_the_native_relay_is_built_where_a_compiler_is() -> None:
@@ -68,7 +62,7 @@ def test_toxic_free_connections_are_relayed_natively_and_counted(
     _, port = make_proxy(native_api, "fast", echo_server)
     socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
     for sock in socks:
-        assert _echo(sock, b"x" * 100_000) == b"x" * 100_000
+        assert echo_roundtrip(sock, b"x" * 100_000) == b"x" * 100_000
     wait_until(lambda: metric(native_api, "chaos_proxy_connections_native", proxy="fast") == 3)
     assert metric(native_api, "chaos_proxy_bytes_total", proxy="fast", stream="upstream") == 300_000
     assert metric(native_api, "chaos_proxy_bytes_total", proxy="fast", stream="downstream") == 300_000
@@ -84,16 +78,16 @@ def test_a_toxic_takes_a_live_connection_back_and_removal_hands_it_over_again(
 ) -> None:
     _, port = make_proxy(native_api, "back", echo_server)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        assert _echo(sock, b"ping") == b"ping"
+        assert echo_roundtrip(sock, b"ping") == b"ping"
         wait_until(lambda: metric(native_api, "chaos_proxy_connections_native", proxy="back") == 1)
         add_toxic(native_api, "back", type="latency", attributes={"latency": 150})
         assert metric(native_api, "chaos_proxy_connections_native", proxy="back") == 0
         started = time.perf_counter()
-        assert _echo(sock, b"slow") == b"slow"
+        assert echo_roundtrip(sock, b"slow") == b"slow"
         assert time.perf_counter() - started >= 0.15
         assert native_api.delete("/proxies/back/toxics/latency_downstream").status_code == 204
         started = time.perf_counter()
-        assert _echo(sock, b"fast") == b"fast"
+        assert echo_roundtrip(sock, b"fast") == b"fast"
         assert time.perf_counter() - started < 0.1
         wait_until(lambda: metric(native_api, "chaos_proxy_connections_native", proxy="back") == 1)
 

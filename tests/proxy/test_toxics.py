@@ -9,22 +9,11 @@ import httpx
 import pytest
 import redis
 
-from tests.proxy.conftest import add_toxic, make_proxy, metric, wait_until
+from tests.proxy.conftest import add_toxic, echo_roundtrip, make_proxy, metric, wait_until
 
 
 def _connect(port: int, timeout: float = 5) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
-
-
-def _echo_roundtrip(sock: socket.socket, payload: bytes) -> bytes:
-    sock.sendall(payload)
-    received = b""
-    while len(received) < len(payload):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        received += chunk
-    return received
 
 
 def test_latency_slows_an_existing_redis_connection_and_removal_restores_it(api: httpx.Client) -> None:
@@ -56,7 +45,7 @@ def test_bandwidth_limits_the_transfer_rate(api: httpx.Client, echo_server: str)
     payload = b"x" * 150_000
     with _connect(port) as sock:
         started = time.perf_counter()
-        assert _echo_roundtrip(sock, payload) == payload
+        assert echo_roundtrip(sock, payload) == payload
         elapsed = time.perf_counter() - started
     assert 0.25 <= elapsed < 2.0
 
@@ -65,7 +54,7 @@ def test_slow_close_holds_the_end_of_stream(api: httpx.Client, echo_server: str)
     _, port = make_proxy(api, "sc", echo_server)
     add_toxic(api, "sc", type="slow_close", attributes={"delay": 300})
     with _connect(port) as sock:
-        assert _echo_roundtrip(sock, b"hello") == b"hello"
+        assert echo_roundtrip(sock, b"hello") == b"hello"
         sock.shutdown(socket.SHUT_WR)
         started = time.perf_counter()
         assert sock.recv(10) == b""
@@ -144,7 +133,7 @@ def test_removing_a_toxic_releases_held_data_without_loss(api: httpx.Client, ech
         wait_until(lambda: metric(api, "chaos_proxy_bytes_total", proxy="release", stream="upstream") >= 4)
         api.delete("/proxies/release/toxics/latency_downstream")
         started = time.perf_counter()
-        assert _echo_roundtrip(sock, b"") == b"" and sock.recv(10) == b"held"
+        assert echo_roundtrip(sock, b"") == b"" and sock.recv(10) == b"held"
         assert time.perf_counter() - started < 1
 
 

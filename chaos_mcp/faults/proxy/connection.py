@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import structlog
 
+from chaos_mcp.faults.proxy.fastpath import HalfState
 from chaos_mcp.faults.proxy.pipeline import Direction
 from chaos_mcp.faults.proxy.toxics.base import EOF
 
@@ -104,14 +105,10 @@ class Link:
 
     def reclaim(self) -> None:
         """Take the connection back from the native relay, e.g. because a toxic now applies to it."""
-        if self.native is None or self.proxy.fast_path is None:
-            return
-        handle, self.native = self.native, None
-        state = self.proxy.fast_path.release(handle)
+        state = self._release_native()
         if state is None:
-            return  # it ended meanwhile; _native_finished closes the link
+            return  # not relayed natively, or it ended meanwhile (_native_finished closes the link)
         for direction, half in zip((self.up, self.down), state, strict=True):
-            direction.bytes += half.moved
             if half.leftover and direction.dst is not None:
                 direction.dst.write(half.leftover)
         for direction, half in zip((self.up, self.down), state, strict=True):
@@ -129,15 +126,16 @@ class Link:
         else:
             self.close()
 
-    def _drop_native(self) -> None:
-        """The connection is closing: stop the relay touching its sockets (unsent bytes are dropped)."""
+    def _release_native(self) -> tuple[HalfState, HalfState] | None:
+        """Stop the relay touching the sockets; what it left per direction (its byte counts folded in)."""
         if self.native is None or self.proxy.fast_path is None:
-            return
+            return None
         handle, self.native = self.native, None
         state = self.proxy.fast_path.release(handle)
         if state is not None:
-            self.up.bytes += state[0].moved
-            self.down.bytes += state[1].moved
+            for direction, half in zip((self.up, self.down), state, strict=True):
+                direction.bytes += half.moved
+        return state
 
     def bytes_moved(self) -> tuple[int, int]:
         """Bytes (up, down) relayed so far, wherever they were relayed."""
@@ -160,7 +158,7 @@ class Link:
         if self.closed:
             return
         self.closed = True
-        self._drop_native()
+        self._release_native()  # bytes the relay still held are dropped with the connection
         for transport in (self.up.src, self.up.dst):
             if transport is not None:
                 transport.close()
@@ -171,7 +169,7 @@ class Link:
         if self.closed:
             return
         self.closed = True
-        self._drop_native()
+        self._release_native()  # bytes the relay still held are dropped with the connection
         for transport in (self.up.src, self.up.dst):
             if transport is None:
                 continue
