@@ -261,3 +261,37 @@ def test_asking_for_the_native_relay_where_it_was_not_built_says_what_to_do(
         asyncio.run(start("native"))
     assert asyncio.run(start("auto")) is None
     assert asyncio.run(start("python")) is None
+
+
+def test_a_connection_both_sides_ended_while_native_drains_whole_after_a_toxic_takes_it_back(
+    native_api: httpx.Client,
+) -> None:
+    """The client half-closes, the upstream answers 4 MB and closes, the client reads slowly:
+    the relay still holds part of the answer, with both ends already passed on, when a toxic
+    arrives. The rest must arrive whole, then a clean end of stream (not a reset)."""
+    size = 4_000_000
+    server = socket.create_server(("127.0.0.1", 0))
+    answered = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while conn.recv(65536):
+                pass
+            conn.sendall(b"r" * size)
+        answered.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    with server:
+        _, port = make_proxy(native_api, "ended", f"127.0.0.1:{server.getsockname()[1]}")
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            sock.settimeout(10)
+            sock.sendall(b"request")
+            wait_until(lambda: metric(native_api, "chaos_proxy_connections_native", proxy="ended") == 1)
+            sock.shutdown(socket.SHUT_WR)
+            assert answered.wait(5)
+            time.sleep(0.2)
+            add_toxic(native_api, "ended", type="latency", attributes={"latency": 10})
+            assert len(_read_to_end(sock)) == size

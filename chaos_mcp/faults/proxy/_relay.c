@@ -105,15 +105,22 @@ static void release_slot(Relay *r, size_t slot, Pair *p) {
     r->active--;
 }
 
+/* Room for every active pair to finish, reserved by adopt, so finish() never fails. */
+static int reserve_finished(Relay *r, size_t wanted) {
+    if (wanted <= r->capfinished)
+        return 0;
+    size_t cap = r->capfinished ? r->capfinished : 64;
+    while (cap < wanted)
+        cap *= 2;
+    Finished *grown = realloc(r->finished, cap * sizeof(Finished));
+    if (grown == NULL)
+        return -1;
+    r->finished = grown;
+    r->capfinished = cap;
+    return 0;
+}
+
 static void finish(Relay *r, size_t slot, Pair *p, int reset) {
-    if (r->nfinished == r->capfinished) {
-        size_t cap = r->capfinished ? r->capfinished * 2 : 64;
-        Finished *grown = realloc(r->finished, cap * sizeof(Finished));
-        if (grown == NULL)
-            return; /* keep the pair; it is retried on its next event */
-        r->finished = grown;
-        r->capfinished = cap;
-    }
     r->finished[r->nfinished++] = (Finished){
         .handle = handle_of(slot, p->gen),
         .reset = reset,
@@ -130,7 +137,7 @@ static int flush_half(Pair *p, int h) {
     Half *half = &p->half[h];
     int dst = p->fd[1 - h];
     while (half->pending_len > 0) {
-        ssize_t n = send(dst, half->pending + half->pending_off, half->pending_len, MSG_NOSIGNAL);
+        ssize_t n = send(dst, half->pending + half->pending_off, half->pending_len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -158,7 +165,7 @@ static int pump_half(Relay *r, Pair *p, int h) {
     int src = p->fd[h], dst = p->fd[1 - h];
     ssize_t n;
     do {
-        n = recv(src, r->scratch, SCRATCH_SIZE, 0);
+        n = recv(src, r->scratch, SCRATCH_SIZE, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         half->readable = 0;
@@ -175,7 +182,7 @@ static int pump_half(Relay *r, Pair *p, int h) {
         half->readable = 0;
     size_t off = 0;
     while (off < (size_t)n) {
-        ssize_t w = send(dst, r->scratch + off, (size_t)n - off, MSG_NOSIGNAL);
+        ssize_t w = send(dst, r->scratch + off, (size_t)n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -307,6 +314,15 @@ static void relay_stop(Relay *r) {
     r->thread_started = 0;
 }
 
+static PyObject *Relay_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    Relay *self = (Relay *)PyType_GenericNew(type, args, kwds);
+    if (self != NULL) {
+        self->epfd = self->wakefd = self->notifyfd = -1;
+        pthread_mutex_init(&self->lock, NULL);
+    }
+    return (PyObject *)self;
+}
+
 static int Relay_init(Relay *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"spin_us", NULL};
     double spin_us = 0;
@@ -316,8 +332,8 @@ static int Relay_init(Relay *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "spin_us must be >= 0 (0 turns spinning off)");
         return -1;
     }
-    if (self->thread_started) {
-        PyErr_SetString(PyExc_RuntimeError, "Relay is already running");
+    if (self->epfd >= 0) {
+        PyErr_SetString(PyExc_RuntimeError, "a Relay is initialised once; make a new one");
         return -1;
     }
     self->spin_ns = (long)(spin_us * 1000.0);
@@ -334,7 +350,6 @@ static int Relay_init(Relay *self, PyObject *args, PyObject *kwds) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    pthread_mutex_init(&self->lock, NULL);
     int err = pthread_create(&self->thread, NULL, relay_main, self);
     if (err != 0) {
         errno = err;
@@ -347,9 +362,9 @@ static int Relay_init(Relay *self, PyObject *args, PyObject *kwds) {
 
 static void Relay_dealloc(Relay *self) {
     relay_stop(self);
-    if (self->epfd > 0) close(self->epfd);
-    if (self->wakefd > 0) close(self->wakefd);
-    if (self->notifyfd > 0) close(self->notifyfd);
+    if (self->epfd >= 0) close(self->epfd);
+    if (self->wakefd >= 0) close(self->wakefd);
+    if (self->notifyfd >= 0) close(self->notifyfd);
     for (size_t i = 0; i < self->npairs; i++)
         for (int h = 0; h < 2; h++)
             free(self->pairs[i].half[h].pending);
@@ -385,6 +400,10 @@ static PyObject *Relay_adopt(Relay *self, PyObject *args) {
             self->free_slots[self->nfree++] = i - 1;
         self->npairs = grown_n;
     }
+    if (reserve_finished(self, self->active + self->nfinished + 1) < 0) {
+        pthread_mutex_unlock(&self->lock);
+        return PyErr_NoMemory();
+    }
     size_t slot = self->free_slots[--self->nfree];
     Pair *p = &self->pairs[slot];
     uint32_t gen = p->gen + 1;
@@ -392,7 +411,7 @@ static PyObject *Relay_adopt(Relay *self, PyObject *args) {
     p->gen = gen;
     p->fd[0] = fd_client;
     p->fd[1] = fd_upstream;
-    int failed_errno = 0;
+    int failed_errno = 0, added = 0;
     for (int side = 0; side < 2 && !failed_errno; side++) {
         struct epoll_event ev = {
             .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -400,9 +419,12 @@ static PyObject *Relay_adopt(Relay *self, PyObject *args) {
         };
         if (epoll_ctl(self->epfd, EPOLL_CTL_ADD, p->fd[side], &ev) < 0)
             failed_errno = errno;
+        else
+            added++;
     }
     if (failed_errno) {
-        epoll_ctl(self->epfd, EPOLL_CTL_DEL, p->fd[0], NULL);
+        if (added)
+            epoll_ctl(self->epfd, EPOLL_CTL_DEL, p->fd[0], NULL);
         p->gen++;
         self->free_slots[self->nfree++] = slot;
         pthread_mutex_unlock(&self->lock);
@@ -414,12 +436,30 @@ static PyObject *Relay_adopt(Relay *self, PyObject *args) {
     return PyLong_FromUnsignedLongLong(handle_of(slot, gen));
 }
 
-static PyObject *half_state(Half *half) {
-    PyObject *leftover = PyBytes_FromStringAndSize(
-        half->pending ? half->pending + half->pending_off : "", (Py_ssize_t)half->pending_len);
-    if (leftover == NULL)
-        return NULL;
-    return Py_BuildValue("(NOK)", leftover, half->eof ? Py_True : Py_False, (unsigned long long)half->bytes);
+typedef struct {
+    char *leftover;
+    size_t len;
+    int eof, shut;
+    uint64_t bytes;
+} HalfCopy;
+
+/* Taken under the lock; turned into Python objects after it is released (allocating may run
+ * arbitrary finalizers, which must not find the relay's lock held). */
+static int copy_half(Half *half, HalfCopy *out) {
+    *out = (HalfCopy){.len = half->pending_len, .eof = half->eof, .shut = half->done, .bytes = half->bytes};
+    if (half->pending_len == 0)
+        return 0;
+    out->leftover = malloc(half->pending_len);
+    if (out->leftover == NULL)
+        return -1;
+    memcpy(out->leftover, half->pending + half->pending_off, half->pending_len);
+    return 0;
+}
+
+static PyObject *half_state(HalfCopy *half) {
+    return Py_BuildValue("(y#OOK)", half->leftover ? half->leftover : "", (Py_ssize_t)half->len,
+                         half->eof ? Py_True : Py_False, half->shut ? Py_True : Py_False,
+                         (unsigned long long)half->bytes);
 }
 
 static PyObject *Relay_release(Relay *self, PyObject *arg) {
@@ -432,16 +472,23 @@ static PyObject *Relay_release(Relay *self, PyObject *arg) {
         pthread_mutex_unlock(&self->lock);
         Py_RETURN_NONE;
     }
-    PyObject *up = half_state(&p->half[0]);
-    PyObject *down = up ? half_state(&p->half[1]) : NULL;
-    if (down == NULL) {
-        Py_XDECREF(up);
+    HalfCopy halves[2] = {{0}};
+    if (copy_half(&p->half[0], &halves[0]) < 0 || copy_half(&p->half[1], &halves[1]) < 0) {
         pthread_mutex_unlock(&self->lock);
-        return NULL;
+        free(halves[0].leftover);
+        return PyErr_NoMemory(); /* the pair stays with the relay: nothing was lost */
     }
     release_slot(self, (size_t)(handle & 0xffffffffu), p);
     pthread_mutex_unlock(&self->lock);
-    return Py_BuildValue("(NN)", up, down);
+    PyObject *result = NULL, *up = half_state(&halves[0]);
+    PyObject *down = up ? half_state(&halves[1]) : NULL;
+    if (down != NULL)
+        result = Py_BuildValue("(NN)", up, down);
+    else
+        Py_XDECREF(up);
+    free(halves[0].leftover);
+    free(halves[1].leftover);
+    return result;
 }
 
 static PyObject *Relay_counters(Relay *self, PyObject *arg) {
@@ -461,10 +508,15 @@ static PyObject *Relay_finished(Relay *self, PyObject *Py_UNUSED(ignored)) {
     uint64_t drained;
     (void)!read(self->notifyfd, &drained, sizeof drained);
     lock_without_gil(self);
-    Finished *items = self->finished;
     size_t n = self->nfinished;
-    self->finished = NULL;
-    self->nfinished = self->capfinished = 0;
+    Finished *items = n ? malloc(n * sizeof(Finished)) : NULL;
+    if (n && items == NULL) {
+        pthread_mutex_unlock(&self->lock);
+        return PyErr_NoMemory();
+    }
+    if (n)
+        memcpy(items, self->finished, n * sizeof(Finished));
+    self->nfinished = 0;
     pthread_mutex_unlock(&self->lock);
     PyObject *result = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; result != NULL && i < n; i++) {
@@ -501,8 +553,10 @@ static PyMethodDef Relay_methods[] = {
     {"adopt", (PyCFunction)Relay_adopt, METH_VARARGS,
      "adopt(client_fd, upstream_fd) -> handle: relay between the two sockets until finished or released."},
     {"release", (PyCFunction)Relay_release, METH_O,
-     "release(handle) -> ((up_leftover, up_eof, up_bytes), (down_leftover, down_eof, down_bytes)) or None "
-     "if the pair already finished. The relay no longer touches either socket when this returns."},
+     "release(handle) -> (up, down) or None if the pair already finished; each direction is "
+     "(leftover, eof, shut, bytes): bytes read but not written, end of stream seen on its source, its "
+     "destination already shut for writing, bytes written. The relay no longer touches either socket "
+     "when this returns."},
     {"counters", (PyCFunction)Relay_counters, METH_O, "counters(handle) -> (up_bytes, down_bytes) or None."},
     {"finished", (PyCFunction)Relay_finished, METH_NOARGS,
      "finished() -> [(handle, reset, up_bytes, down_bytes)]: pairs that ended since the last call."},
@@ -518,7 +572,7 @@ static PyTypeObject RelayType = {
     .tp_doc = "A native thread relaying bytes between adopted socket pairs.",
     .tp_basicsize = sizeof(Relay),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_new = PyType_GenericNew,
+    .tp_new = Relay_new,
     .tp_init = (initproc)Relay_init,
     .tp_dealloc = (destructor)Relay_dealloc,
     .tp_methods = Relay_methods,

@@ -1,4 +1,4 @@
-HalfState = tuple[bytes, bool, int]
+HalfState = tuple[bytes, bool, bool, int]
 
 class Relay:
     def __init__(self, spin_us: float = 0) -> None: ...

@@ -98,7 +98,7 @@ class Link:
         upstream.pause_reading()
         try:
             self.native = fast_path.adopt(_fileno(client), _fileno(upstream), self._native_finished)
-        except OSError as exc:
+        except Exception as exc:  # the relay stopped, or out of memory: Python keeps relaying
             log.warning("native relay refused the connection; relaying in Python", error=str(exc))
             client.resume_reading()
             upstream.resume_reading()
@@ -110,9 +110,13 @@ class Link:
             return  # not relayed natively, or it ended meanwhile (_native_finished closes the link)
         for direction, half in zip((self.up, self.down), state, strict=True):
             if half.leftover and direction.dst is not None:
+                direction.bytes += len(half.leftover)
                 direction.dst.write(half.leftover)
         for direction, half in zip((self.up, self.down), state, strict=True):
-            if half.eof:
+            if half.shut:  # the relay passed the end of stream on already: only the bookkeeping is left
+                direction.eof = True
+                self.close_half(direction, already_shut=True)
+            elif half.eof:
                 direction.put(EOF)
             elif direction.src is not None and not direction.paused and not self.closed:
                 direction.src.resume_reading()
@@ -145,10 +149,10 @@ class Link:
         return self.up.bytes + up, self.down.bytes + down
 
     # ---- ends ------------------------------------------------------------------------------
-    def close_half(self, direction: Direction) -> None:
+    def close_half(self, direction: Direction, already_shut: bool = False) -> None:
         """`direction` reached end of stream: shut its destination for writing, close when both have."""
         dst = direction.dst
-        if dst is not None and not dst.is_closing() and dst.can_write_eof():
+        if not already_shut and dst is not None and not dst.is_closing() and dst.can_write_eof():
             with contextlib.suppress(OSError):
                 dst.write_eof()
         if self.up.eof and self.down.eof:

@@ -33,10 +33,16 @@ else:
 
 @dataclass(frozen=True)
 class HalfState:
-    """One direction as the relay leaves it: bytes read but not yet written, end of stream seen."""
+    """One direction as the relay leaves it.
+
+    leftover: bytes read from the source but not yet written; eof: the source ended; shut: the
+    relay already shut the destination for writing (eof with nothing left over); moved: bytes
+    the relay wrote to the destination.
+    """
 
     leftover: bytes
     eof: bool
+    shut: bool
     moved: int
 
 
@@ -49,6 +55,7 @@ class FastPath:
         self._relay = Relay(spin_us=spin_us)
         self._loop = loop
         self._finished: dict[int, Finished] = {}
+        self._moved: dict[int, tuple[int, int]] = {}
         self.adopted = 0
         loop.add_reader(self._relay.fileno(), self._on_finished)
 
@@ -60,17 +67,27 @@ class FastPath:
         return handle
 
     def release(self, handle: int) -> tuple[HalfState, HalfState] | None:
-        """Stop relaying; (up, down) as left, or None if the connection already ended."""
+        """Stop relaying; (up, down) as left, or None if the connection already ended.
+
+        In that case its end is delivered (the owner's `on_finished` runs) before this returns,
+        so the owner never acts on a connection the relay has finished with.
+        """
         state = self._relay.release(handle)
         if state is None:
-            return None  # its end is queued for _on_finished, which still tells the owner
+            self._on_finished()
+            return None
         self._finished.pop(handle, None)
+        self._moved.pop(handle, None)
         up, down = state
         return HalfState(*up), HalfState(*down)
 
     def moved(self, handle: int) -> tuple[int, int]:
-        """Bytes (up, down) the relay has written for this connection so far."""
-        return self._relay.counters(handle) or (0, 0)
+        """Bytes (up, down) the relay has written for this connection so far (never decreasing)."""
+        counters = self._relay.counters(handle)
+        if counters is None:  # finished, not yet delivered: the last figures read stand until then
+            return self._moved.get(handle, (0, 0))
+        self._moved[handle] = counters
+        return counters
 
     @property
     def active(self) -> int:
@@ -78,6 +95,7 @@ class FastPath:
 
     def _on_finished(self) -> None:
         for handle, reset, up, down in self._relay.finished():
+            self._moved.pop(handle, None)
             callback = self._finished.pop(handle, None)
             if callback is not None:
                 callback(reset, up, down)

@@ -174,6 +174,8 @@ class Proxy:
         if entry.toxic.takes_proxy_down or random.random() >= entry.toxicity:
             return
         link.reclaim()
+        if link.closed:  # it ended while the native relay had it
+            return
         direction = link.up if entry.stream == "upstream" else link.down
         direction.add(entry.name, entry.toxic)
 
