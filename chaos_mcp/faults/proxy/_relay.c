@@ -512,6 +512,8 @@ static PyObject *Relay_finished(Relay *self, PyObject *Py_UNUSED(ignored)) {
     Finished *items = n ? malloc(n * sizeof(Finished)) : NULL;
     if (n && items == NULL) {
         pthread_mutex_unlock(&self->lock);
+        uint64_t one = 1;
+        (void)!write(self->notifyfd, &one, sizeof one); /* still pending: keep the descriptor readable */
         return PyErr_NoMemory();
     }
     if (n)
