@@ -210,6 +210,21 @@ def compare(
     return [min(r) if low else max(r) for r in runs]
 
 
+def throughput_row(
+    label: str, direct: float, ours: float, relay: float, no_poll: float, python: float
+) -> tuple[str, str, str, str, str]:
+    """One table row: direct, our proxy, socat, and the ratios (busy-poll off and Python relay too)."""
+    return (
+        label,
+        f"{direct:,.0f}",
+        f"{ours:,.0f}",
+        f"{relay:,.0f}",
+        f"{ours / direct:.2f} of direct, {ours / relay:.2f} of socat "
+        f"(busy-poll off: {no_poll:,.0f}, {no_poll / direct:.2f}; "
+        f"Python relay: {python:,.0f}, {python / direct:.2f})",
+    )
+
+
 def machine() -> str:
     model = "unknown CPU"
     with open("/proc/cpuinfo") as cpuinfo:
@@ -248,32 +263,13 @@ def main() -> int:
                 (6379, redis_proxy, redis_socat, redis_no_poll, redis_python),
                 repeats,
             )
-            rows.append(
-                (
-                    f"redis-benchmark {op}, 8 clients (ops/s)",
-                    f"{direct:,.0f}",
-                    f"{ours:,.0f}",
-                    f"{relay:,.0f}",
-                    f"{ours / direct:.2f} of direct, {ours / relay:.2f} of socat "
-                    f"(busy-poll off: {no_poll:,.0f}, {no_poll / direct:.2f}; "
-                    f"Python relay: {python:,.0f}, {python / direct:.2f})",
-                )
-            )
+            label = f"redis-benchmark {op}, 8 clients (ops/s)"
+            rows.append(throughput_row(label, direct, ours, relay, no_poll, python))
         with bench_database():
             direct, ours, relay, no_poll, python = compare(
                 lambda p: pg_tps(p, pg_seconds), (5432, pg_proxy, pg_socat, pg_no_poll, pg_python), repeats
             )
-            rows.append(
-                (
-                    "pgbench -S, 4 clients (TPS)",
-                    f"{direct:,.0f}",
-                    f"{ours:,.0f}",
-                    f"{relay:,.0f}",
-                    f"{ours / direct:.2f} of direct, {ours / relay:.2f} of socat "
-                    f"(busy-poll off: {no_poll:,.0f}, {no_poll / direct:.2f}; "
-                    f"Python relay: {python:,.0f}, {python / direct:.2f})",
-                )
-            )
+            rows.append(throughput_row("pgbench -S, 4 clients (TPS)", direct, ours, relay, no_poll, python))
         pings = 5000 if args.quick else 20000
         direct, ours, relay, no_poll = compare(
             lambda p: ping_p50_us(p, pings), (6379, redis_proxy, redis_socat, redis_no_poll), repeats, True
