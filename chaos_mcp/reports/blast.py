@@ -61,10 +61,10 @@ def blast_radius(view: ExperimentView) -> dict[str, Any]:
             counts[key] = counts.get(key, 0) + 1
             if abs(now - before) > abs(change["peak"] - before):
                 change["peak"] = now
-    needed = {unit: 2 if len(window) >= 3 else 1 for unit in SUSTAINED_UNITS}
+    sustained = 2 if len(window) >= 3 else 1
     targets: dict[str, list[dict[str, Any]]] = {}
     for key, change in sorted(changes.items()):
-        if counts[key] >= needed.get(change["unit"], 1):
+        if counts[key] >= (sustained if change["unit"] in SUSTAINED_UNITS else 1):
             targets.setdefault(key[0], []).append(change)
     result["moved"] = [{"target": t, "metrics": ms} for t, ms in targets.items()]
     result["expansion"] = sorted(set(targets) - set(declared))
