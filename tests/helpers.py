@@ -73,3 +73,14 @@ def kill_matching(pattern: str) -> int:
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
     return len(found)
+
+
+def proxied_target_toml(proxy_port: int, name: str, fields: str, upstream_port: int) -> tuple[str, int]:
+    """chaos.toml for one target `name` (its `fields` lines) behind the proxy daemon at `proxy_port`,
+    listening on a free port for `upstream_port`; the toml and that listen port."""
+    listen = free_port()
+    toml = (
+        f'[proxy]\napi = "http://127.0.0.1:{proxy_port}"\n\n[targets.{name}]\n{fields}'
+        f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{upstream_port}" }}\n'
+    )
+    return toml, listen

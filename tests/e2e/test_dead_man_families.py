@@ -21,7 +21,7 @@ from chaos_mcp.engine.journal import Journal
 from tests.e2e.conftest import result_data
 from tests.e2e.serving import serve_params, server_pid
 from tests.fixtures.services import PostgresDatabase, RedisServer
-from tests.helpers import free_port
+from tests.helpers import proxied_target_toml
 
 pytestmark = pytest.mark.anyio
 WINDOW = "4s"
@@ -124,12 +124,8 @@ async def test_memory_ballast_ends_by_its_deadline(tmp_path: Path, state_dir: Pa
 async def test_proxy_toxic_ends_by_its_deadline(
     tmp_path: Path, state_dir: Path, own_redis: RedisServer, proxy_port: int
 ) -> None:
-    listen = free_port()
-    toml = (
-        f'[proxy]\napi = "http://127.0.0.1:{proxy_port}"\n\n[targets.cache]\nkind = "redis"\n'
-        f'environment = "test"\nurl = "{own_redis.url}"\n'
-        f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{own_redis.port}" }}\n'
-    )
+    fields = f'kind = "redis"\nenvironment = "test"\nurl = "{own_redis.url}"\n'
+    toml, listen = proxied_target_toml(proxy_port, "cache", fields, own_redis.port)
     _, deadline = await inject_and_kill(
         tmp_path, state_dir, toml, design("cache", "network_latency", latency_ms=400)
     )

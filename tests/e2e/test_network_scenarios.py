@@ -20,7 +20,7 @@ from chaos_mcp.probes.via_proxy import dsn_via
 from chaos_mcp.server import build_server
 from tests.e2e.conftest import result_data, settings_with_journal
 from tests.fixtures.services import PostgresDatabase
-from tests.helpers import free_port
+from tests.helpers import free_port, proxied_target_toml
 
 pytestmark = pytest.mark.anyio
 
@@ -87,11 +87,11 @@ async def run(client: Client, plan_input: dict[str, Any]) -> str:
 async def test_api_latency_slows_only_the_declared_route(
     tmp_path: Path, state_dir: Path, web_app: int, proxy_port: int
 ) -> None:
-    listen = free_port()
-    toml = (
-        f'[proxy]\napi = "http://127.0.0.1:{proxy_port}"\n\n[targets.api]\nkind = "http"\n'
-        f'environment = "test"\nbase_url = "http://127.0.0.1:{web_app}"\n'
-        f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{web_app}" }}\n'
+    toml, listen = proxied_target_toml(
+        proxy_port,
+        "api",
+        f'kind = "http"\nenvironment = "test"\nbase_url = "http://127.0.0.1:{web_app}"\n',
+        web_app,
     )
     via = f"http://127.0.0.1:{listen}"
     async with Client(
@@ -110,12 +110,8 @@ async def test_api_latency_slows_only_the_declared_route(
 async def test_db_connection_loss_through_the_proxy_leaves_direct_connections_alone(
     tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase, proxy_port: int
 ) -> None:
-    listen = free_port()
-    toml = (
-        f'[proxy]\napi = "http://127.0.0.1:{proxy_port}"\n\n[targets.db]\nkind = "postgres"\n'
-        f'environment = "test"\ndsn = "{own_postgres.admin_dsn}"\n'
-        f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{own_postgres.port}" }}\n'
-    )
+    fields = f'kind = "postgres"\nenvironment = "test"\ndsn = "{own_postgres.admin_dsn}"\n'
+    toml, listen = proxied_target_toml(proxy_port, "db", fields, own_postgres.port)
     spec = ProxySpec(listen=f"127.0.0.1:{listen}", upstream=f"127.0.0.1:{own_postgres.port}")
     through_proxy = dsn_via(own_postgres.app_dsn, spec)
     async with Client(
