@@ -37,13 +37,17 @@ def schedule_metrics(target_name: str, target: ScheduleTarget) -> dict[str, floa
     analysis for an unchanged program kept a server with many experiments saturated.
     """
     overlays = overlay.read_overlays(target_name)
+
+    def compute() -> dict[str, float]:
+        return metrics(analyze(overlay.apply_overlays(_base_program(target), overlays), depth=2))
+
     program_key = _program_key(target)
     if program_key is None:  # read from PostgreSQL: it may change between two samples
-        return metrics(analyze(overlay.apply_overlays(_base_program(target), overlays), depth=2))
+        return compute()
     key = (program_key, json.dumps(overlays, sort_keys=True, default=str))
     found = _metrics_memo.get(key)
     if found is None:
-        found = metrics(analyze(overlay.apply_overlays(_base_program(target), overlays), depth=2))
+        found = compute()
         if len(_metrics_memo) >= _METRICS_MEMO_SIZE:
             _metrics_memo.pop(next(iter(_metrics_memo)), None)
         _metrics_memo[key] = found

@@ -26,7 +26,7 @@ import uvicorn
 from chaos_mcp.config import ConfigError, Settings, load_settings
 from chaos_mcp.faults.proxy import busypoll, fastpath
 from chaos_mcp.faults.proxy.api import build_app
-from chaos_mcp.faults.proxy.fastpath import RELAY_MODES, RelayMode
+from chaos_mcp.faults.proxy.fastpath import RELAY_MODES, NativeRelayUnavailable, RelayMode
 from chaos_mcp.faults.proxy.proxy import ProxyError
 from chaos_mcp.faults.proxy.registry import ProxyRegistry
 
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except (ProxyError, RuntimeError) as exc:
+    except (ProxyError, NativeRelayUnavailable) as exc:
         print(f"chaos-mcp proxy: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

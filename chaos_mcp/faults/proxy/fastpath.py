@@ -46,6 +46,10 @@ class HalfState:
     moved: int
 
 
+class NativeRelayUnavailable(RuntimeError):
+    """relay=native was asked for where the extension was not built."""
+
+
 Finished = Callable[[bool, int, int], None]
 """Called when the relay saw a connection end: (reset, bytes up, bytes down)."""
 
@@ -113,7 +117,7 @@ def start(mode: RelayMode, spin_us: float = 0) -> FastPath | None:
         return None
     if not NATIVE_AVAILABLE:
         if mode == "native":
-            raise RuntimeError(
+            raise NativeRelayUnavailable(
                 "relay=native: the native relay extension (chaos_mcp/faults/proxy/_relay.c) was not "
                 "built when the package was installed; reinstall with a C compiler, or use relay=auto "
                 "or relay=python"
