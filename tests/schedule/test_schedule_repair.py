@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import time
 
 import numpy as np
@@ -98,6 +99,9 @@ def test_a_slot_nobody_can_cover_is_named_in_the_reasons() -> None:
 
 def test_solver_timeout_is_graceful_and_the_limit_is_kept() -> None:
     program = without(generate(3, 40, 60, 56), ["F001", "F002"])
+    # Late in the full suite the test process holds a large heap; a full garbage collection
+    # falling inside the 50 ms window would measure the collector, not the solver's limit.
+    gc.collect()
     started = time.perf_counter()
     result = repair(program, 0.05)
     elapsed = time.perf_counter() - started
