@@ -45,8 +45,8 @@ def wait_port(port: int, timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def proxy_daemon(busy_poll_us: int = 100, relay: str = "native") -> Iterator[httpx.Client]:
-    """The daemon as `chaos-mcp proxy --busy-poll-us N --relay R` runs it (busy-poll 0 is the default)."""
+def proxy_daemon(relay: str = "auto", busy_poll_us: int = 0) -> Iterator[httpx.Client]:
+    """The daemon as `chaos-mcp proxy --relay R --busy-poll-us N` runs it (defaults: auto, 0)."""
     port = free_port()
     cmd = [
         sys.executable,
@@ -73,6 +73,16 @@ def add_proxy(api: httpx.Client, name: str, upstream: str) -> int:
     response = api.post("/proxies", json={"name": name, "listen": "127.0.0.1:0", "upstream": upstream})
     response.raise_for_status()
     return int(response.json()["listen"].rpartition(":")[2])
+
+
+def default_relay(api: httpx.Client, proxy: str, port: int) -> str:
+    """Which relay the default daemon gave a toxic-free connection: the kernel splice or the C thread."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"PING\r\n")
+        sock.recv(64)
+        metrics = api.get("/metrics").text
+    spliced = f'chaos_proxy_connections_spliced{{proxy="{proxy}"}} 1' in metrics
+    return "in-kernel splice (BPF sockmap)" if spliced else "C relay thread (no splice on this machine)"
 
 
 @contextlib.contextmanager
@@ -211,16 +221,16 @@ def compare(
 
 
 def throughput_row(
-    label: str, direct: float, ours: float, relay: float, no_poll: float, python: float
+    label: str, direct: float, ours: float, relay: float, native: float, python: float
 ) -> tuple[str, str, str, str, str]:
-    """One table row: direct, our proxy, socat, and the ratios (busy-poll off and Python relay too)."""
+    """One table row: direct, our proxy, socat, and the ratios (the other two relays too)."""
     return (
         label,
         f"{direct:,.0f}",
         f"{ours:,.0f}",
         f"{relay:,.0f}",
         f"{ours / direct:.2f} of direct, {ours / relay:.2f} of socat "
-        f"(busy-poll off: {no_poll:,.0f}, {no_poll / direct:.2f}; "
+        f"(C relay thread alone: {native:,.0f}, {native / direct:.2f}; "
         f"Python relay: {python:,.0f}, {python / direct:.2f})",
     )
 
@@ -244,7 +254,7 @@ def main() -> int:
     sink = Sink()
     with (
         proxy_daemon() as api,
-        proxy_daemon(busy_poll_us=0) as api_no_poll,
+        proxy_daemon(relay="native") as api_native,
         proxy_daemon(relay="python") as api_python,
         socat(6379) as redis_socat,
         socat(5432) as pg_socat,
@@ -253,26 +263,27 @@ def main() -> int:
         redis_proxy = add_proxy(api, "redis", "127.0.0.1:6379")
         pg_proxy = add_proxy(api, "pg", "127.0.0.1:5432")
         bulk_proxy = add_proxy(api, "bulk", f"127.0.0.1:{sink.port}")
-        redis_no_poll = add_proxy(api_no_poll, "redis", "127.0.0.1:6379")
-        pg_no_poll = add_proxy(api_no_poll, "pg", "127.0.0.1:5432")
+        relay_in_use = default_relay(api, "redis", redis_proxy)
+        redis_native = add_proxy(api_native, "redis", "127.0.0.1:6379")
+        pg_native = add_proxy(api_native, "pg", "127.0.0.1:5432")
         redis_python = add_proxy(api_python, "redis", "127.0.0.1:6379")
         pg_python = add_proxy(api_python, "pg", "127.0.0.1:5432")
         for op in ("GET", "SET"):
-            direct, ours, relay, no_poll, python = compare(
+            direct, ours, relay, native, python = compare(
                 functools.partial(redis_op, op=op, requests=requests),
-                (6379, redis_proxy, redis_socat, redis_no_poll, redis_python),
+                (6379, redis_proxy, redis_socat, redis_native, redis_python),
                 repeats,
             )
             label = f"redis-benchmark {op}, 8 clients (ops/s)"
-            rows.append(throughput_row(label, direct, ours, relay, no_poll, python))
+            rows.append(throughput_row(label, direct, ours, relay, native, python))
         with bench_database():
-            direct, ours, relay, no_poll, python = compare(
-                lambda p: pg_tps(p, pg_seconds), (5432, pg_proxy, pg_socat, pg_no_poll, pg_python), repeats
+            direct, ours, relay, native, python = compare(
+                lambda p: pg_tps(p, pg_seconds), (5432, pg_proxy, pg_socat, pg_native, pg_python), repeats
             )
-            rows.append(throughput_row("pgbench -S, 4 clients (TPS)", direct, ours, relay, no_poll, python))
+            rows.append(throughput_row("pgbench -S, 4 clients (TPS)", direct, ours, relay, native, python))
         pings = 5000 if args.quick else 20000
-        direct, ours, relay, no_poll = compare(
-            lambda p: ping_p50_us(p, pings), (6379, redis_proxy, redis_socat, redis_no_poll), repeats, True
+        direct, ours, relay, native = compare(
+            lambda p: ping_p50_us(p, pings), (6379, redis_proxy, redis_socat, redis_native), repeats, True
         )
         rows.append(
             (
@@ -281,7 +292,7 @@ def main() -> int:
                 f"{ours:.0f}",
                 f"{relay:.0f}",
                 f"{ours - direct:+.0f} µs added (socat {relay - direct:+.0f}; "
-                f"busy-poll off {no_poll:.0f}, {no_poll - direct:+.0f})",
+                f"C relay thread alone {native:.0f}, {native - direct:+.0f})",
             )
         )
         total = (1 if args.quick else 4) << 30
@@ -307,7 +318,7 @@ def main() -> int:
                 "next request verified affected / unaffected",
             )
         )
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {machine()}; the default daemon relayed with the {relay_in_use}\n")
     print("| measure | direct | chaos-mcp proxy | socat | ratio |")
     print("|---|---:|---:|---:|---|")
     for row in rows:

@@ -11,7 +11,8 @@ ensure_venv() {
     fi
     local stamp="$VENV/.installed-$extras"
     local changed=""
-    for source in pyproject.toml setup.py chaos_mcp/faults/proxy/_relay.c; do
+    for source in pyproject.toml setup.py chaos_mcp/faults/proxy/_relay.c chaos_mcp/faults/proxy/_sockmap.c \
+        chaos_mcp/faults/proxy/_sockmap.h; do
         if [ "$ROOT/$source" -nt "$stamp" ]; then changed=1; fi
     done
     if [ ! -f "$stamp" ] || [ -n "$changed" ]; then

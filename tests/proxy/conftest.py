@@ -21,7 +21,7 @@ import pytest
 import uvloop
 
 from chaos_mcp.faults.proxy.daemon import ProxyDaemon
-from chaos_mcp.faults.proxy.fastpath import NATIVE_AVAILABLE, RelayMode
+from chaos_mcp.faults.proxy.fastpath import NATIVE_AVAILABLE, RelayMode, splices
 
 
 class DaemonThread:
@@ -54,12 +54,12 @@ class DaemonThread:
         return self.daemon.port
 
 
-RELAYS = ["native", "python"] if NATIVE_AVAILABLE else ["python"]
+RELAYS = (["kernel"] if splices("kernel") else []) + (["native"] if NATIVE_AVAILABLE else []) + ["python"]
 
 
 @pytest.fixture(scope="session", params=RELAYS)
 def daemon(request: pytest.FixtureRequest) -> Iterator[DaemonThread]:
-    """The daemon, once with the native fast path and once relaying everything in Python."""
+    """The daemon once per relay this machine has: kernel splice, native thread, Python."""
     with DaemonThread(relay=request.param) as running:
         yield running
 

@@ -32,12 +32,15 @@ from tests.proxy.conftest import (
     wait_until,
 )
 
+NATIVE_RELAYS = ["kernel", "native"] if fastpath.splices("kernel") else ["native"]
 
-@pytest.fixture(scope="module")
-def native() -> Iterator[DaemonThread]:
+
+@pytest.fixture(scope="module", params=NATIVE_RELAYS)
+def native(request: pytest.FixtureRequest) -> Iterator[DaemonThread]:
+    """The daemon with the C relay thread, with and without the in-kernel splice."""
     if not fastpath.NATIVE_AVAILABLE:
         pytest.fail("the native relay was not built; install with a C compiler (cc) on PATH")
-    with DaemonThread(relay="native") as running:
+    with DaemonThread(relay=request.param) as running:
         yield running
 
 

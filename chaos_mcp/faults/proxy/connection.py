@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 import structlog
 
-from chaos_mcp.faults.proxy.fastpath import HalfState
+from chaos_mcp.faults.proxy.fastpath import Busy, HalfState
 from chaos_mcp.faults.proxy.pipeline import Direction
 from chaos_mcp.faults.proxy.toxics.base import EOF
 
@@ -27,6 +27,7 @@ log = structlog.get_logger("chaos_mcp.proxy")
 WRITE_HIGH = 1 << 20
 CONNECT_TIMEOUT = 10.0
 OFFLOAD_RETRY = 0.005
+RECLAIM_RETRY = 0.001
 
 
 class Link:
@@ -38,7 +39,9 @@ class Link:
         self.down = Direction(self)
         self.closed = False
         self.native: int | None = None
+        self._handed_over = False
         self._offload_retry: asyncio.TimerHandle | None = None
+        self._reclaim_retry: asyncio.TimerHandle | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------
     def client_connected(self, transport: asyncio.Transport) -> None:
@@ -97,15 +100,30 @@ class Link:
         client.pause_reading()
         upstream.pause_reading()
         try:
-            self.native = fast_path.adopt(_fileno(client), _fileno(upstream), self._native_finished)
+            self.native = fast_path.adopt(
+                _fileno(client), _fileno(upstream), self._native_finished, first=not self._handed_over
+            )
+            self._handed_over = True
         except Exception as exc:  # the relay stopped, or out of memory: Python keeps relaying
             log.warning("native relay refused the connection; relaying in Python", error=str(exc))
             client.resume_reading()
             upstream.resume_reading()
 
     def reclaim(self) -> None:
-        """Take the connection back from the native relay, e.g. because a toxic now applies to it."""
+        """Take the connection back from the native relay, e.g. because a toxic now applies to it.
+
+        If bytes the kernel spliced have not reached a destination that stopped reading, the relay
+        keeps the connection (unspliced) and this tries again shortly; the toxics already attached
+        shape every byte read after that.
+        """
+        if self._reclaim_retry is not None:
+            self._reclaim_retry.cancel()
+            self._reclaim_retry = None
         state = self._release_native()
+        if isinstance(state, Busy):
+            loop = asyncio.get_running_loop()
+            self._reclaim_retry = loop.call_later(RECLAIM_RETRY, self._retry_reclaim)
+            return
         if state is None:
             return  # not relayed natively, or it ended meanwhile (_native_finished closes the link)
         for direction, half in zip((self.up, self.down), state, strict=True):
@@ -121,6 +139,11 @@ class Link:
             elif direction.src is not None and not direction.paused and not self.closed:
                 direction.src.resume_reading()
 
+    def _retry_reclaim(self) -> None:
+        self._reclaim_retry = None
+        self.reclaim()
+        self.try_offload()  # the toxics may have gone while the relay still had the connection
+
     def _native_finished(self, reset: bool, up: int, down: int) -> None:
         self.native = None
         self.up.bytes += up
@@ -130,13 +153,15 @@ class Link:
         else:
             self.close()
 
-    def _release_native(self) -> tuple[HalfState, HalfState] | None:
+    def _release_native(self, force: bool = False) -> tuple[HalfState, HalfState] | Busy | None:
         """Stop the relay touching the sockets; what it left per direction (its byte counts folded in)."""
         if self.native is None or self.proxy.fast_path is None:
             return None
         handle, self.native = self.native, None
-        state = self.proxy.fast_path.release(handle)
-        if state is not None:
+        state = self.proxy.fast_path.release(handle, force)
+        if isinstance(state, Busy):
+            self.native = handle
+        elif state is not None:
             for direction, half in zip((self.up, self.down), state, strict=True):
                 direction.bytes += half.moved
         return state
@@ -162,7 +187,7 @@ class Link:
         if self.closed:
             return
         self.closed = True
-        self._release_native()  # bytes the relay still held are dropped with the connection
+        self._release_native(force=True)  # bytes the relay still held are dropped with the connection
         for transport in (self.up.src, self.up.dst):
             if transport is not None:
                 transport.close()
@@ -173,7 +198,7 @@ class Link:
         if self.closed:
             return
         self.closed = True
-        self._release_native()  # bytes the relay still held are dropped with the connection
+        self._release_native(force=True)  # bytes the relay still held are dropped with the connection
         for transport in (self.up.src, self.up.dst):
             if transport is None:
                 continue
@@ -185,8 +210,9 @@ class Link:
         self._finish()
 
     def _finish(self) -> None:
-        if self._offload_retry is not None:
-            self._offload_retry.cancel()
+        for retry in (self._offload_retry, self._reclaim_retry):
+            if retry is not None:
+                retry.cancel()
         self.up.cancel()
         self.down.cancel()
         self.proxy.link_closed(self)

@@ -5,8 +5,9 @@ await daemon.start(); daemon.api_url; await daemon.stop()
 
 main(["--port", "8474", "--config", "chaos.toml"])   # from the command line (uvloop; --busy-poll-us opt-in)
 
-`relay` chooses who copies the bytes of connections no toxic touches: "native" (the C relay
-thread of fastpath.py), "python" (the event loop), or "auto" (native where it was built).
+`relay` chooses who copies the bytes of connections no toxic touches: "kernel" (the C relay
+thread of fastpath.py plus the in-kernel splice), "native" (the C relay thread alone), "python"
+(the event loop), or "auto" (the first of these the machine allows).
 """
 
 from __future__ import annotations
@@ -102,7 +103,10 @@ class ProxyDaemon:
 
     @property
     def relay_in_use(self) -> str:
-        return "python" if self.registry.fast_path is None else "native"
+        fast_path = self.registry.fast_path
+        if fast_path is None:
+            return "python"
+        return "kernel" if fast_path.kernel else "native"
 
     async def create_from_settings(self, settings: Settings) -> list[str]:
         names = []
@@ -178,8 +182,9 @@ def _parser() -> argparse.ArgumentParser:
         "--relay",
         choices=RELAY_MODES,
         default="auto",
-        help="who copies the bytes of connections no toxic touches: native (a C thread), python "
-        "(the event loop), auto (native where it was built; the default)",
+        help="who copies the bytes of connections no toxic touches: kernel (a BPF sockmap splice, "
+        "needs root or CAP_BPF + CAP_NET_ADMIN, with a C thread for the rest), native (a C thread), "
+        "python (the event loop), auto (the first of these the machine allows; the default)",
     )
     return parser
 

@@ -6,8 +6,16 @@ on its own thread with epoll + recv + send, and takes the connection back the mo
 applies to it: `release` returns only after the relay has stopped touching both sockets, with
 the bytes it had read but not yet written, so no byte is lost or reordered on the way back.
 
-The relay is a compiled extension built at install time; where it could not be built, `mode`
-"auto" falls back to the Python data path and "native" refuses to start.
+Where BPF is allowed (root or CAP_BPF + CAP_NET_ADMIN), a connection handed over for the first
+time also joins an in-kernel splice (a sockmap verdict program, _sockmap.h): the kernel moves its
+bytes from one socket's receive path to the other's send path and the relay thread is not woken
+per message at all. The pair leaves the splice for good on its first end of stream, error,
+release or burst of bulk traffic; a release then waits (briefly, else `BUSY`) until every
+spliced byte has reached its destination, so the order of bytes still holds.
+
+Modes: "kernel" (native + splice, or refuse to start), "native" (the C relay, no splice),
+"python" (the event loop), "auto" (the best of these the machine allows; the default).
+The relay is a compiled extension built at install time.
 """
 
 from __future__ import annotations
@@ -20,15 +28,20 @@ from typing import Literal
 import structlog
 
 log = structlog.get_logger("chaos_mcp.proxy")
-RelayMode = Literal["auto", "native", "python"]
-RELAY_MODES: tuple[RelayMode, ...] = ("auto", "native", "python")
+RelayMode = Literal["auto", "kernel", "native", "python"]
+RELAY_MODES: tuple[RelayMode, ...] = ("auto", "kernel", "native", "python")
 
 try:
-    from chaos_mcp.faults.proxy._relay import Relay
+    from chaos_mcp.faults.proxy._relay import Relay, splice_available
 except ImportError:  # no C compiler when the package was installed
     NATIVE_AVAILABLE = False
 else:
     NATIVE_AVAILABLE = True
+
+
+def splices(mode: RelayMode) -> bool:
+    """Whether `mode` will splice in the kernel on this machine, as this process runs."""
+    return NATIVE_AVAILABLE and mode in ("auto", "kernel") and splice_available()
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,14 @@ class HalfState:
 
 
 class NativeRelayUnavailable(RuntimeError):
-    """relay=native was asked for where the extension was not built."""
+    """relay=native or relay=kernel was asked for where the machine does not allow it."""
+
+
+class Busy:
+    """`release` could not finish yet: bytes the kernel spliced are still on their way."""
+
+
+BUSY = Busy()
 
 
 Finished = Callable[[bool, int, int], None]
@@ -55,28 +75,41 @@ Finished = Callable[[bool, int, int], None]
 
 
 class FastPath:
-    def __init__(self, loop: asyncio.AbstractEventLoop, spin_us: float = 0) -> None:
-        self._relay = Relay(spin_us=spin_us)
+    def __init__(self, loop: asyncio.AbstractEventLoop, spin_us: float = 0, kernel: bool = False) -> None:
+        self._relay = Relay(spin_us=spin_us, kernel=kernel)
         self._loop = loop
         self._finished: dict[int, Finished] = {}
         self._moved: dict[int, tuple[int, int]] = {}
         self.adopted = 0
         loop.add_reader(self._relay.fileno(), self._on_finished)
 
-    def adopt(self, client_fd: int, upstream_fd: int, on_finished: Finished) -> int:
-        """Relay between the two sockets from now on; the handle to release them with."""
-        handle = self._relay.adopt(client_fd, upstream_fd)
+    @property
+    def kernel(self) -> bool:
+        """The in-kernel splice is in use for first hand-overs."""
+        return self._relay.kernel()
+
+    def adopt(self, client_fd: int, upstream_fd: int, on_finished: Finished, first: bool = False) -> int:
+        """Relay between the two sockets from now on; the handle to release them with.
+
+        first: the sockets were never handed over before, so they may join the in-kernel splice.
+        """
+        handle = self._relay.adopt(client_fd, upstream_fd, kernel=first)
         self._finished[handle] = on_finished
         self.adopted += 1
         return handle
 
-    def release(self, handle: int) -> tuple[HalfState, HalfState] | None:
-        """Stop relaying; (up, down) as left, or None if the connection already ended.
+    def release(self, handle: int, force: bool = False) -> tuple[HalfState, HalfState] | Busy | None:
+        """Stop relaying; (up, down) as left, None if the connection already ended, or BUSY.
 
-        In that case its end is delivered (the owner's `on_finished` runs) before this returns,
-        so the owner never acts on a connection the relay has finished with.
+        None: its end is delivered (the owner's `on_finished` runs) before this returns, so the
+        owner never acts on a connection the relay has finished with. BUSY: spliced bytes have
+        not reached a destination that stopped reading; the relay keeps the connection (no longer
+        spliced) and the owner tries again later. force: release anyway (the connection is being
+        closed, so the order of bytes no longer matters).
         """
-        state = self._relay.release(handle)
+        state = self._relay.release(handle, force=force)
+        if isinstance(state, bool):
+            return BUSY
         if state is None:
             self._on_finished()
             return None
@@ -97,6 +130,15 @@ class FastPath:
     def active(self) -> int:
         return self._relay.active()
 
+    @property
+    def spliced(self) -> int:
+        """Connections the kernel splices right now."""
+        return self._relay.spliced()
+
+    def splicing(self, handle: int) -> bool:
+        """Whether the kernel splices this connection right now."""
+        return self._relay.splicing(handle)
+
     def _on_finished(self) -> None:
         for handle, reset, up, down in self._relay.finished():
             self._moved.pop(handle, None)
@@ -116,7 +158,7 @@ def start(mode: RelayMode, spin_us: float = 0) -> FastPath | None:
     if mode == "python":
         return None
     if not NATIVE_AVAILABLE:
-        if mode == "native":
+        if mode in ("native", "kernel"):
             raise NativeRelayUnavailable(
                 "relay=native: the native relay extension (chaos_mcp/faults/proxy/_relay.c) was not "
                 "built when the package was installed; reinstall with a C compiler, or use relay=auto "
@@ -124,4 +166,11 @@ def start(mode: RelayMode, spin_us: float = 0) -> FastPath | None:
             )
         log.warning("native relay not built; relaying in Python", relay=mode)
         return None
-    return FastPath(asyncio.get_running_loop(), spin_us)
+    fast_path = FastPath(asyncio.get_running_loop(), spin_us, kernel=mode in ("auto", "kernel"))
+    if mode == "kernel" and not fast_path.kernel:
+        fast_path.close()
+        raise NativeRelayUnavailable(
+            "relay=kernel: the in-kernel splice needs BPF sockmap support and the right to load BPF "
+            "programs (root, or CAP_BPF and CAP_NET_ADMIN); run as such, or use relay=auto or relay=native"
+        )
+    return fast_path

@@ -11,6 +11,7 @@ _METRICS = (
     ("chaos_proxy_connections_total", "counter", "client connections accepted"),
     ("chaos_proxy_connections_active", "gauge", "client connections open now"),
     ("chaos_proxy_connections_native", "gauge", "open connections relayed by the native fast path"),
+    ("chaos_proxy_connections_spliced", "gauge", "of those, connections the kernel splices (BPF sockmap)"),
     ("chaos_proxy_bytes_total", "counter", "bytes relayed, by stream (upstream = client to server)"),
     ("chaos_proxy_toxics_active", "gauge", "toxics installed on the proxy"),
 )
@@ -27,6 +28,7 @@ def _samples(proxy: Proxy) -> Iterable[tuple[str, str, int]]:
     yield "chaos_proxy_connections_total", name, proxy.counters.connections_total
     yield "chaos_proxy_connections_active", name, len(proxy.links)
     yield "chaos_proxy_connections_native", name, proxy.native_links
+    yield "chaos_proxy_connections_spliced", name, proxy.spliced_links
     yield "chaos_proxy_bytes_total", f'{name},stream="upstream"', up
     yield "chaos_proxy_bytes_total", f'{name},stream="downstream"', down
     yield "chaos_proxy_toxics_active", name, len(proxy.toxics)

@@ -166,6 +166,13 @@ class Proxy:
     def native_links(self) -> int:
         return sum(1 for link in self.links if link.native is not None)
 
+    @property
+    def spliced_links(self) -> int:
+        fast_path = self.fast_path
+        if fast_path is None or not fast_path.kernel:
+            return 0
+        return sum(1 for link in self.links if link.native is not None and fast_path.splicing(link.native))
+
     def attach_toxics(self, link: Link) -> None:
         for entry in self.toxics.values():
             self._attach(link, entry)
