@@ -7,6 +7,7 @@ those bytes instead of overtaking them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -133,6 +134,10 @@ def test_a_toxic_waits_for_spliced_bytes_a_stalled_reader_still_holds(api: httpx
         add_toxic(api, "stall", type="latency", stream="upstream", attributes={"latency": 10})
         assert time.perf_counter() - started < 1, "the control API waited for the stalled reader"
         assert metric(api, "chaos_proxy_connections_native", proxy="stall") == 1  # still draining
+        for _ in range(10):  # the retries do not hold the event loop
+            started = time.perf_counter()
+            assert api.get("/version").status_code == 200
+            assert time.perf_counter() - started < 0.05
         reading.set()
         wait_until(
             lambda: metric(api, "chaos_proxy_connections_native", proxy="stall") == 0, what="taken back"
@@ -168,3 +173,98 @@ def test_an_end_of_stream_leaves_the_splice_and_carries_the_answer(api: httpx.Cl
         while chunk := sock.recv(100):
             answer += chunk
         assert answer == b"10000"
+
+
+def _pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        near = socket.create_connection(listener.getsockname())
+        far, _ = listener.accept()
+    return near, far
+
+
+def test_a_socket_read_in_part_joins_without_sending_the_read_bytes_again() -> None:
+    """The kernel hands the verdict whole segments; joining must not replay bytes already read."""
+    if not fastpath.splices("kernel"):
+        pytest.skip("no in-kernel splice here")
+    relay = fastpath.Relay(kernel=True)
+    try:
+        client, proxy_client = _pair()
+        proxy_upstream, server = _pair()
+        data = os.urandom(200_000)
+        client.sendall(data)
+        time.sleep(0.05)
+        first = proxy_client.recv(1000)  # Python read part of the first segment
+        for sock in (proxy_client, proxy_upstream):
+            sock.setblocking(False)
+        handle = relay.adopt(proxy_client.fileno(), proxy_upstream.fileno(), kernel=True)
+        assert relay.splicing(handle)
+        server.settimeout(5)
+        received = b""
+        while len(received) < len(data) - len(first):
+            chunk = server.recv(1 << 20)
+            assert chunk
+            received += chunk
+        server.setblocking(False)
+        time.sleep(0.05)
+        with pytest.raises(BlockingIOError):
+            received += server.recv(1 << 20)
+        assert first + received == data
+        assert relay.release(handle, force=True) is not None
+        for sock in (client, proxy_client, proxy_upstream, server):
+            sock.close()
+    finally:
+        relay.close()
+
+
+def test_a_client_that_writes_before_it_reads_is_not_blocked_after_bulk_leaves_the_splice(
+    api: httpx.Client,
+) -> None:
+    """The server floods a client that is still writing; the client's bytes must keep flowing."""
+    server = socket.create_server(("127.0.0.1", 0))
+    got = [0]
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        conn.sendall(b"ready")
+
+        def read() -> None:
+            with contextlib.suppress(OSError):  # the client closes first
+                while chunk := conn.recv(65536):
+                    got[0] += len(chunk)
+
+        threading.Thread(target=read, daemon=True).start()
+        time.sleep(0.3)
+        with contextlib.suppress(OSError):
+            for _ in range(64):
+                conn.sendall(b"x" * (1 << 20))
+
+    threading.Thread(target=serve, daemon=True).start()
+    _, port = make_proxy(api, "pipeline", f"127.0.0.1:{server.getsockname()[1]}")
+    with server, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        assert sock.recv(5) == b"ready"
+        wait_until(lambda: _spliced(api, "pipeline") == 1, what="connection spliced")
+        time.sleep(1.0)  # the flood fills every buffer towards the client, which does not read
+        sock.sendall(b"y" * 100_000)
+        wait_until(lambda: got[0] == 100_000, timeout=5, what="the client's bytes at the server")
+
+
+def test_idle_request_response_connections_all_stay_spliced(api: httpx.Client, echo_server: str) -> None:
+    _, port = make_proxy(api, "many", echo_server)
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(50)]
+    errors: list[str] = []
+
+    def ping_pong(sock: socket.socket) -> None:
+        for _ in range(100):
+            if echo_roundtrip(sock, b"z" * 200) != b"z" * 200:
+                errors.append("short echo")
+                return
+
+    threads = [threading.Thread(target=ping_pong, args=(sock,)) for sock in socks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    wait_until(lambda: _spliced(api, "many") == 50, what="every connection spliced")
+    for sock in socks:
+        sock.close()

@@ -41,8 +41,9 @@
 #define QUIET_EVENTS (EPOLLRDHUP | EPOLLET) /* kernel-spliced: only ends and errors wake us */
 #define TICK_NS 10000000L                   /* how often spliced pairs are checked for bulk */
 #define BULK_BYTES (4u << 20)               /* per tick: more goes through epoll (faster for bulk) */
-#define GATE_POLL_NS 100000L                /* retry a gated half this often */
-#define RELEASE_WAIT_NS 5000000L            /* release waits this long for the kernel to drain */
+#define GATE_POLL_NS 100000L                /* retry a gated half this often ... */
+#define GATE_SLOW_AFTER_NS 2000000L         /* ... for this long, then (a stalled reader) ... */
+#define GATE_SLOW_POLL_NS 5000000L          /* ... this often */
 
 typedef struct {
     char *pending;       /* bytes read from src that dst did not take yet */
@@ -54,7 +55,8 @@ typedef struct {
     int done;            /* eof seen and everything flushed; dst shut for writing */
     uint64_t bytes;      /* bytes written to dst by this thread */
     uint64_t read;       /* bytes read from src by this thread */
-    uint64_t spliced;    /* bytes the kernel moved from src, fixed when the pair left the splice */
+    uint64_t spliced;    /* bytes the kernel moved from src, fixed when src switched to PASS */
+    uint64_t joined_bytes, joined_read; /* bytes and read when the pair joined the splice */
     int gated;           /* wait until dst has taken every spliced byte before writing to it */
 } Half;
 
@@ -62,8 +64,11 @@ typedef struct {
     uint32_t gen;        /* odd while in use */
     int fd[2];           /* 0: client side, 1: upstream side */
     Half half[2];        /* 0: up (fd 0 -> fd 1), 1: down (fd 1 -> fd 0) */
-    int kernel;          /* joined to the in-kernel splice */
+    int kernel;          /* joined to the in-kernel splice (and not yet fully out of it) */
     int quiet;           /* ... and both directions spliced: registered for ends and errors only */
+    int leaving;         /* ... and on the way out */
+    int switched[2];     /* fd[s] passes its segments to its own queue for good */
+    int releasing;       /* a release is waiting for spliced bytes: move nothing meanwhile */
     SockKey key[2];
     int64_t base[2];     /* bytes ever queued on fd[s] when the pair joined */
     uint64_t sampled[2]; /* spliced byte counts at the last tick */
@@ -96,7 +101,9 @@ typedef struct {
     int kernel;          /* the in-kernel splice is available */
     Sockmap sockmap;
     size_t kernel_pairs;
+    size_t leaving_pairs;
     size_t gated_halves;
+    long gated_since;    /* when gated_halves last rose from 0 */
     long next_tick;
     int *loop_epolls;    /* the process's other epoll instances (the event loop's) */
     size_t nloop_epolls;
@@ -116,13 +123,19 @@ static uint64_t token(size_t slot, uint32_t gen, int side) {
     return ((uint64_t)gen << 32) | ((uint64_t)slot << 1) | (uint64_t)side;
 }
 
+static long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
 /* ---- the in-kernel splice (all under r->lock) ------------------------------------------- */
 
 static SockCtl *ctl_of(Relay *r, int fd) { return &r->sockmap.ctl[fd]; }
 
-/* Bytes the kernel has moved from src of half h so far. */
+/* Bytes the kernel has moved from src of half h so far (final once src switched). */
 static uint64_t spliced_bytes(Relay *r, Pair *p, int h) {
-    if (p->kernel)
+    if (p->kernel && !p->switched[h])
         return __atomic_load_n(&ctl_of(r, p->fd[h])->redirected, __ATOMIC_ACQUIRE);
     return p->half[h].spliced;
 }
@@ -161,13 +174,38 @@ static int find_loop_epolls(Relay *r) {
     return 0;
 }
 
-static void join_kernel(Relay *r, Pair *p) {
+static int pump_half(Relay *r, size_t slot, Pair *p, int h);
+
+/* Read what arrived before joining: the kernel hands the verdict whole segments, so a segment
+ * partly read in user space would be spliced again from its start. 0: both sources empty,
+ * nothing held, no end seen. */
+static int drain_before_join(Relay *r, size_t slot, Pair *p) {
+    for (int h = 0; h < 2; h++) {
+        Half *half = &p->half[h];
+        half->readable = 1;
+        while (half->readable && !half->eof && half->pending_len == 0)
+            if (pump_half(r, slot, p, h) < 0)
+                return -1;
+        if (half->eof || half->pending_len > 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void join_kernel(Relay *r, size_t slot, Pair *p) {
+    if (drain_before_join(r, slot, p) < 0)
+        return; /* the epoll path takes it from here: its events are already queued */
     for (int s = 0; s < 2; s++)
         if (p->fd[s] < 0 || p->fd[s] >= SOCKMAP_SLOTS || sockmap_key(p->fd[s], &p->key[s]) < 0 ||
             (p->base[s] = sockmap_queued(p->fd[s])) < 0)
             return;
     if (sockmap_join(&r->sockmap, p->fd[0], &p->key[0], p->fd[1], &p->key[1]) < 0)
         return;
+    for (int h = 0; h < 2; h++) {
+        p->half[h].joined_bytes = p->half[h].bytes;
+        p->half[h].joined_read = p->half[h].read;
+        p->switched[h] = 0;
+    }
     for (int s = 0; s < 2; s++)
         __atomic_store_n(&ctl_of(r, p->fd[s])->state, SOCKMAP_RESUMING, __ATOMIC_RELEASE);
     p->kernel = 1;
@@ -175,38 +213,78 @@ static void join_kernel(Relay *r, Pair *p) {
     for (size_t i = 0; i < r->nloop_epolls; i++)
         for (int s = 0; s < 2; s++)
             epoll_ctl(r->loop_epolls[i], EPOLL_CTL_DEL, p->fd[s], NULL);
-    /* Bytes that arrived before the socket joined wait for the next segment unless the kernel
-     * is made to look at them now. */
+    /* Bytes that arrived between the drain and joining wait for the next segment unless the
+     * kernel is made to look at them now. */
     for (int s = 0; s < 2; s++)
         sockmap_kick(p->fd[s]);
 }
 
 /* Report to the verdict program how much of what it passed this half has forwarded. */
 static void report_consumed(Relay *r, Pair *p, int h) {
-    if (p->kernel && p->half[h].pending_len == 0)
-        __atomic_store_n(&ctl_of(r, p->fd[h])->consumed, p->half[h].read, __ATOMIC_RELEASE);
+    if (p->kernel && !p->switched[h] && p->half[h].pending_len == 0)
+        __atomic_store_n(&ctl_of(r, p->fd[h])->consumed, p->half[h].read - p->half[h].joined_read,
+                         __ATOMIC_RELEASE);
 }
 
-/* Leave the splice for good: segments pass to the sockets' own queues from now on, and each half
- * writes again only once the kernel has handed its destination every byte it spliced. */
-static void leave_kernel(Relay *r, size_t slot, Pair *p) {
-    if (!p->kernel)
-        return;
-    for (int s = 0; s < 2; s++)
-        __atomic_store_n(&ctl_of(r, p->fd[s])->state, SOCKMAP_PASS, __ATOMIC_SEQ_CST);
-    for (int s = 0; s < 2; s++)
-        sockmap_barrier(p->fd[s]); /* a verdict that read REDIRECT has counted its bytes */
-    for (int h = 0; h < 2; h++) {
-        p->half[h].spliced = __atomic_load_n(&ctl_of(r, p->fd[h])->redirected, __ATOMIC_ACQUIRE);
-        if (p->half[h].spliced > 0) {
-            p->half[h].gated = 1;
-            r->gated_halves++;
-        }
-        p->half[h].readable = 1;
+/* Half h's spliced bytes have all reached its destination's send queue (or it failed). */
+static int spliced_delivered(Relay *r, Pair *p, int h) {
+    Half *half = &p->half[h];
+    int64_t queued = sockmap_queued_at_least(p->fd[1 - h]);
+    if (queued < 0)
+        return 1; /* the destination is gone: the pair ends on its own error */
+    return (uint64_t)(queued - p->base[1 - h]) >= spliced_bytes(r, p, h) + (half->bytes - half->joined_bytes);
+}
+
+/* fd[s] passes its segments to its own queue from now on. Retried until the state reads PASS:
+ * a verdict that read RESUMING before the store may flip it to REDIRECT after. */
+static void switch_to_pass(Relay *r, Pair *p, int s) {
+    SockCtl *ctl = ctl_of(r, p->fd[s]);
+    do {
+        __atomic_store_n(&ctl->state, SOCKMAP_PASS, __ATOMIC_SEQ_CST);
+        sockmap_barrier(p->fd[s]); /* a verdict running now has counted its bytes when this returns */
+    } while (__atomic_load_n(&ctl->state, __ATOMIC_SEQ_CST) != SOCKMAP_PASS);
+    Half *half = &p->half[s];
+    half->spliced = __atomic_load_n(&ctl->redirected, __ATOMIC_ACQUIRE);
+    if (half->spliced > 0 && !half->gated) {
+        if (r->gated_halves + r->leaving_pairs == 0)
+            r->gated_since = now_ns();
+        half->gated = 1;
+        r->gated_halves++;
     }
+    half->readable = 1;
+    p->switched[s] = 1;
+}
+
+static void finish_leaving(Relay *r, Pair *p) {
     sockmap_forget(&r->sockmap, &p->key[0], &p->key[1]);
     p->kernel = 0;
     r->kernel_pairs--;
+    if (p->leaving) {
+        p->leaving = 0;
+        r->leaving_pairs--;
+    }
+}
+
+/* A socket switches to PASS only once every byte spliced into it has been sent: a segment it
+ * passes would otherwise queue behind them (the kernel keeps one backlog per socket), and a
+ * peer that writes before it reads would wait forever. Until then it keeps splicing. */
+static void advance_leave(Relay *r, Pair *p) {
+    for (int s = 0; s < 2; s++)
+        if (!p->switched[s] && spliced_delivered(r, p, 1 - s))
+            switch_to_pass(r, p, s);
+    if (p->switched[0] && p->switched[1])
+        finish_leaving(r, p);
+}
+
+/* Leave the splice for good (an end, an error, bulk, a release); each half then writes again
+ * only once its destination has taken every byte the kernel spliced. */
+static void leave_kernel(Relay *r, size_t slot, Pair *p) {
+    if (!p->kernel || p->leaving)
+        return;
+    if (r->gated_halves + r->leaving_pairs == 0)
+        r->gated_since = now_ns();
+    p->leaving = 1;
+    r->leaving_pairs++;
     if (p->quiet) {
         p->quiet = 0;
         for (int side = 0; side < 2; side++) {
@@ -214,6 +292,21 @@ static void leave_kernel(Relay *r, size_t slot, Pair *p) {
             epoll_ctl(r->epfd, EPOLL_CTL_MOD, p->fd[side], &ev);
         }
     }
+    advance_leave(r, p);
+}
+
+/* Out of the splice at once, order no longer mattering: the pair is ending or being forced out. */
+static void drop_kernel(Relay *r, Pair *p) {
+    if (!p->kernel)
+        return;
+    for (int s = 0; s < 2; s++)
+        if (!p->switched[s]) {
+            __atomic_store_n(&ctl_of(r, p->fd[s])->state, SOCKMAP_PASS, __ATOMIC_SEQ_CST);
+            sockmap_barrier(p->fd[s]);
+            p->half[s].spliced = __atomic_load_n(&ctl_of(r, p->fd[s])->redirected, __ATOMIC_ACQUIRE);
+            p->switched[s] = 1;
+        }
+    finish_leaving(r, p);
 }
 
 /* Half h may write: nothing it spliced is still on its way to the destination. */
@@ -221,17 +314,16 @@ static int gate_open(Relay *r, Pair *p, int h) {
     Half *half = &p->half[h];
     if (!half->gated)
         return 1;
-    int64_t queued = sockmap_queued(p->fd[1 - h]);
-    if (queued >= 0 && (uint64_t)(queued - p->base[1 - h]) < half->spliced + half->bytes)
+    if (!spliced_delivered(r, p, h))
         return 0;
-    half->gated = 0; /* drained, or the destination failed (the pair ends on its own error) */
+    half->gated = 0;
     r->gated_halves--;
     return 1;
 }
 
 /* Both directions spliced and nothing held: stop waking for every segment. */
 static void maybe_quiet(Relay *r, size_t slot, Pair *p) {
-    if (!p->kernel || p->quiet || p->half[0].pending_len || p->half[1].pending_len)
+    if (!p->kernel || p->leaving || p->quiet || p->half[0].pending_len || p->half[1].pending_len)
         return;
     for (int s = 0; s < 2; s++)
         if (__atomic_load_n(&ctl_of(r, p->fd[s])->state, __ATOMIC_ACQUIRE) != SOCKMAP_REDIRECT)
@@ -253,7 +345,7 @@ static void maybe_quiet(Relay *r, size_t slot, Pair *p) {
 static void release_slot(Relay *r, size_t slot, Pair *p) {
     epoll_ctl(r->epfd, EPOLL_CTL_DEL, p->fd[0], NULL);
     epoll_ctl(r->epfd, EPOLL_CTL_DEL, p->fd[1], NULL);
-    leave_kernel(r, slot, p);
+    drop_kernel(r, p);
     for (int h = 0; h < 2; h++) {
         if (p->half[h].gated)
             r->gated_halves--;
@@ -322,7 +414,7 @@ static int flush_half(Pair *p, int h) {
 }
 
 /* Read once from the source of half `h` and pass it on. 1: bytes moved, 0: nothing, -1: failed. */
-static int pump_half(Relay *r, Pair *p, int h) {
+static int pump_half(Relay *r, size_t slot, Pair *p, int h) {
     Half *half = &p->half[h];
     int src = p->fd[h], dst = p->fd[1 - h];
     ssize_t n;
@@ -334,8 +426,14 @@ static int pump_half(Relay *r, Pair *p, int h) {
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
     }
     if (n == 0) {
-        half->eof = 1;
         half->readable = 0;
+        if (p->kernel && !p->switched[h]) {
+            /* Bytes spliced before the end may still be on their way: the end is read again
+             * once this source has left the splice and the gate has opened. */
+            leave_kernel(r, slot, p);
+            return 0;
+        }
+        half->eof = 1;
         return flush_half(p, h);
     }
     half->read += (uint64_t)n;
@@ -368,11 +466,11 @@ static int pump_half(Relay *r, Pair *p, int h) {
 }
 
 /* Move what half `h` can move now. 1: bytes moved, 0: nothing, -1: failed. */
-static int drive_half(Relay *r, Pair *p, int h) {
+static int drive_half(Relay *r, size_t slot, Pair *p, int h) {
     Half *half = &p->half[h];
     int moved = 0;
-    if (!gate_open(r, p, h))
-        return 0; /* retried by the relay loop */
+    if (p->releasing || !gate_open(r, p, h))
+        return 0; /* retried by the relay loop, or the bytes are Python's to move */
     if (half->pending_len > 0) {
         size_t before = half->pending_len;
         if (flush_half(p, h) < 0)
@@ -382,7 +480,7 @@ static int drive_half(Relay *r, Pair *p, int h) {
             return moved;
     }
     while (half->readable && !half->eof && half->pending_len == 0) {
-        int result = pump_half(r, p, h);
+        int result = pump_half(r, slot, p, h);
         if (result < 0)
             return -1;
         moved |= result;
@@ -398,8 +496,10 @@ static int handle_event(Relay *r, uint64_t tok, uint32_t events) {
     if (slot >= r->npairs || r->pairs[slot].gen != gen)
         return 0; /* the pair was released or finished after the event was queued */
     Pair *p = &r->pairs[slot];
-    if (p->quiet || (p->kernel && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))))
+    if (p->kernel && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
         leave_kernel(r, slot, p); /* ends and errors are handled on the epoll path */
+    else if (p->quiet)
+        return 0; /* queued before the pair went quiet */
     if (events & EPOLLERR) {
         finish(r, slot, p, 1);
         return 0;
@@ -409,8 +509,8 @@ static int handle_event(Relay *r, uint64_t tok, uint32_t events) {
         p->half[side].readable = 1;
     if (events & (EPOLLRDHUP | EPOLLHUP))
         p->half[side].peer_shut = 1;
-    int up = drive_half(r, p, side);
-    int down = up < 0 ? -1 : drive_half(r, p, 1 - side);
+    int up = drive_half(r, slot, p, side);
+    int down = up < 0 ? -1 : drive_half(r, slot, p, 1 - side);
     if (up < 0 || down < 0) {
         finish(r, slot, p, 1);
         return 0;
@@ -424,26 +524,31 @@ static int handle_event(Relay *r, uint64_t tok, uint32_t events) {
 
 /* Drive both halves of a pair from the loop rather than from an event. */
 static void drive_pair(Relay *r, size_t slot, Pair *p) {
-    int up = drive_half(r, p, 0);
-    int down = up < 0 ? -1 : drive_half(r, p, 1);
+    int up = drive_half(r, slot, p, 0);
+    int down = up < 0 ? -1 : drive_half(r, slot, p, 1);
     if (up < 0 || down < 0)
         finish(r, slot, p, 1);
     else if (p->half[0].done && p->half[1].done)
         finish(r, slot, p, 0);
 }
 
-/* Gated halves retried; spliced pairs moving bulk taken back to epoll, which moves bulk faster;
- * spliced pairs quietened. */
+/* Pairs on their way out of the splice advanced and gated halves retried; spliced pairs moving
+ * bulk taken back to epoll, which moves bulk faster; spliced pairs quietened. */
 static void housekeeping(Relay *r, long now) {
     int tick = r->kernel_pairs > 0 && now >= r->next_tick;
     if (tick)
         r->next_tick = now + TICK_NS;
-    if (!tick && r->gated_halves == 0)
+    if (!tick && r->gated_halves == 0 && r->leaving_pairs == 0)
         return;
     for (size_t slot = 0; slot < r->npairs; slot++) {
         Pair *p = &r->pairs[slot];
         if (!(p->gen & 1))
             continue;
+        if (p->leaving) {
+            advance_leave(r, p);
+            drive_pair(r, slot, p);
+            continue;
+        }
         if (tick && p->kernel) {
             int bulk = 0;
             for (int h = 0; h < 2; h++) {
@@ -473,12 +578,6 @@ static int wait_events(Relay *r, struct epoll_event *events, long timeout_ns) {
     return (int)syscall(SYS_epoll_pwait2, r->epfd, events, MAX_EVENTS, &ts, NULL, 0);
 }
 
-static long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
-
 static void *relay_main(void *arg) {
     Relay *r = arg;
     struct epoll_event events[MAX_EVENTS];
@@ -487,8 +586,8 @@ static void *relay_main(void *arg) {
         long now = now_ns(), timeout = -1;
         if (r->spin_ns > 0 && now < spin_until)
             timeout = 0;
-        else if (r->gated_halves > 0)
-            timeout = GATE_POLL_NS;
+        else if (r->gated_halves > 0 || r->leaving_pairs > 0)
+            timeout = now - r->gated_since < GATE_SLOW_AFTER_NS ? GATE_POLL_NS : GATE_SLOW_POLL_NS;
         else if (r->kernel_pairs > 0)
             timeout = r->next_tick > now ? r->next_tick - now : 0;
         int n = wait_events(r, events, timeout);
@@ -509,7 +608,7 @@ static void *relay_main(void *arg) {
             moved |= handle_event(r, events[i].data.u64, events[i].events);
         }
         if (r->gated_halves > 0 || r->kernel_pairs > 0)
-            housekeeping(r, now_ns());
+            housekeeping(r, now_ns()); /* leaving pairs are kernel pairs */
         pthread_mutex_unlock(&r->lock);
         if (moved && r->spin_ns > 0)
             spin_until = now_ns() + r->spin_ns;
@@ -667,7 +766,7 @@ static PyObject *Relay_adopt(Relay *self, PyObject *args, PyObject *kwds) {
     }
     /* The relay thread sees the pair's events only after the lock is released, when it has joined. */
     if (kernel && self->kernel)
-        join_kernel(self, p);
+        join_kernel(self, slot, p);
     self->active++;
     pthread_mutex_unlock(&self->lock);
     return PyLong_FromUnsignedLongLong(handle_of(slot, gen));
@@ -700,6 +799,13 @@ static PyObject *half_state(HalfCopy *half) {
                          (unsigned long long)half->bytes);
 }
 
+/* Left the splice, and every spliced byte reached its destination. */
+static int out_of_kernel(Relay *r, Pair *p) {
+    if (p->leaving)
+        advance_leave(r, p);
+    return !p->kernel && (gate_open(r, p, 0) & gate_open(r, p, 1));
+}
+
 static void sleep_without_gil(long ns) {
     struct timespec ts = {.tv_sec = 0, .tv_nsec = ns};
     Py_BEGIN_ALLOW_THREADS
@@ -708,22 +814,28 @@ static void sleep_without_gil(long ns) {
 }
 
 static PyObject *Relay_release(Relay *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"handle", "force", NULL};
+    static char *kwlist[] = {"handle", "force", "wait_us", NULL};
     unsigned long long handle_arg;
     int force = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "K|p", kwlist, &handle_arg, &force))
+    double wait_us = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "K|pd", kwlist, &handle_arg, &force, &wait_us))
         return NULL;
+    long wait_ns = wait_us > 0 ? (long)(wait_us * 1000.0) : 0;
     uint64_t handle = handle_arg;
     size_t slot = (size_t)(handle & 0xffffffffu);
     lock_without_gil(self);
     Pair *p = pair_of(self, handle);
-    if (p != NULL)
+    if (p != NULL) {
         leave_kernel(self, slot, p);
+        p->releasing = 1; /* from now on the bytes are Python's: the relay moves none */
+        if (force)
+            drop_kernel(self, p);
+    }
     /* Bytes the kernel spliced are usually on their way for microseconds; a destination that
-     * stopped reading can hold them much longer, and then the caller is told to try again. */
-    for (long waited = 0; p != NULL && !force && !(gate_open(self, p, 0) & gate_open(self, p, 1));
-         waited += GATE_POLL_NS) {
-        if (waited >= RELEASE_WAIT_NS) {
+     * stopped reading can hold them much longer, and then the caller is told to try again (it
+     * holds the event loop while this waits, so it asks for a short wait or none). */
+    for (long waited = 0; p != NULL && !force && !out_of_kernel(self, p); waited += GATE_POLL_NS) {
+        if (waited >= wait_ns) {
             pthread_mutex_unlock(&self->lock);
             Py_RETURN_FALSE;
         }
@@ -843,8 +955,9 @@ static PyMethodDef Relay_methods[] = {
      "adopt(client_fd, upstream_fd, kernel=False) -> handle: relay between the two sockets until "
      "finished or released; kernel: also splice in the kernel (only for sockets never adopted before)."},
     {"release", (PyCFunction)(void (*)(void))Relay_release, METH_VARARGS | METH_KEYWORDS,
-     "release(handle, force=False) -> (up, down), None if the pair already finished, or False if bytes "
-     "the kernel spliced have not reached their destination yet (try again; force: release anyway). "
+     "release(handle, force=False, wait_us=0) -> (up, down), None if the pair already finished, or "
+     "False if bytes the kernel spliced have not reached their destination within wait_us (try again; "
+     "force: release anyway). "
      "Each direction is (leftover, eof, shut, bytes): bytes read but not written, end of stream seen on "
      "its source, its destination already shut for writing, bytes written. The relay no longer touches "
      "either socket when this returns a state."},

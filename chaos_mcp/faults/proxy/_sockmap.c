@@ -218,21 +218,36 @@ void sockmap_barrier(int fd) {
     (void)getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len);
 }
 
+static int read_queue(int fd, uint64_t *acked, int *outq) {
+    struct tcp_info info;
+    socklen_t len = sizeof info;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0)
+        return -1;
+    *acked = info.tcpi_bytes_acked;
+    return outq == NULL ? 0 : ioctl(fd, SIOCOUTQ, outq);
+}
+
 int64_t sockmap_queued(int fd) {
-    /* acked + unacked-or-unsent, read until an ack did not move between the two halves. */
+    /* acked + unacked-or-unsent, read until no ack moved between the two halves. */
     for (int attempt = 0; attempt < 100; attempt++) {
-        struct tcp_info before, after;
-        socklen_t len = sizeof before;
+        uint64_t before, after;
         int outq = 0;
-        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &before, &len) < 0 || ioctl(fd, SIOCOUTQ, &outq) < 0)
+        if (read_queue(fd, &before, &outq) < 0 || read_queue(fd, &after, NULL) < 0)
             return -1;
-        len = sizeof after;
-        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &after, &len) < 0)
-            return -1;
-        if (before.tcpi_bytes_acked == after.tcpi_bytes_acked)
-            return (int64_t)before.tcpi_bytes_acked + outq;
+        if (before == after)
+            return (int64_t)before + outq;
     }
+    errno = EAGAIN;
     return -1;
+}
+
+int64_t sockmap_queued_at_least(int fd) {
+    /* The ack count is read before the queue: an ack in between shrinks the queue, never grows it. */
+    uint64_t acked;
+    int outq = 0;
+    if (read_queue(fd, &acked, &outq) < 0)
+        return -1;
+    return (int64_t)acked + outq;
 }
 
 void sockmap_kick(int fd) {

@@ -52,8 +52,11 @@ int sockmap_join(Sockmap *m, int fd_a, const SockKey *key_a, int fd_b, const Soc
 void sockmap_forget(Sockmap *m, const SockKey *key_a, const SockKey *key_b);
 /* Wait for any verdict running on fd's socket to end (the socket lock is the barrier). */
 void sockmap_barrier(int fd);
-/* Bytes ever queued for sending on fd (acked + still in the send queue); -1 on failure. */
+/* Bytes ever queued for sending on fd (acked + still in the send queue), exactly: -1 on failure,
+ * or if acks kept arriving while it was read (only meaningful while nothing writes to fd). */
 int64_t sockmap_queued(int fd);
+/* The same, possibly less than the truth (never more) while acks arrive; -1 on failure. */
+int64_t sockmap_queued_at_least(int fd);
 /* Make the kernel look again at bytes that arrived before the socket joined. */
 void sockmap_kick(int fd);
 

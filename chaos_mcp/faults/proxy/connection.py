@@ -27,7 +27,9 @@ log = structlog.get_logger("chaos_mcp.proxy")
 WRITE_HIGH = 1 << 20
 CONNECT_TIMEOUT = 10.0
 OFFLOAD_RETRY = 0.005
-RECLAIM_RETRY = 0.001
+RECLAIM_WAIT_US = 1000.0  # a first reclaim waits this long for spliced bytes to drain, ...
+RECLAIM_RETRY = 0.001  # ... then retries without waiting, backing off ...
+RECLAIM_RETRY_MAX = 0.064  # ... to this (a destination that stopped reading holds them)
 
 
 class Link:
@@ -42,6 +44,7 @@ class Link:
         self._handed_over = False
         self._offload_retry: asyncio.TimerHandle | None = None
         self._reclaim_retry: asyncio.TimerHandle | None = None
+        self._reclaim_backoff = RECLAIM_RETRY
 
     # ---- lifecycle ---------------------------------------------------------------------
     def client_connected(self, transport: asyncio.Transport) -> None:
@@ -116,13 +119,16 @@ class Link:
         keeps the connection (unspliced) and this tries again shortly; the toxics already attached
         shape every byte read after that.
         """
+        retrying = self._reclaim_retry is not None
         if self._reclaim_retry is not None:
             self._reclaim_retry.cancel()
             self._reclaim_retry = None
-        state = self._release_native()
+        state = self._release_native(wait_us=0 if retrying else RECLAIM_WAIT_US)
         if isinstance(state, Busy):
+            backoff = min(self._reclaim_backoff * 2, RECLAIM_RETRY_MAX)
+            self._reclaim_backoff = backoff if retrying else RECLAIM_RETRY
             loop = asyncio.get_running_loop()
-            self._reclaim_retry = loop.call_later(RECLAIM_RETRY, self._retry_reclaim)
+            self._reclaim_retry = loop.call_later(self._reclaim_backoff, self._retry_reclaim)
             return
         if state is None:
             return  # not relayed natively, or it ended meanwhile (_native_finished closes the link)
@@ -140,7 +146,6 @@ class Link:
                 direction.src.resume_reading()
 
     def _retry_reclaim(self) -> None:
-        self._reclaim_retry = None
         self.reclaim()
         self.try_offload()  # the toxics may have gone while the relay still had the connection
 
@@ -153,12 +158,14 @@ class Link:
         else:
             self.close()
 
-    def _release_native(self, force: bool = False) -> tuple[HalfState, HalfState] | Busy | None:
+    def _release_native(
+        self, force: bool = False, wait_us: float = 0
+    ) -> tuple[HalfState, HalfState] | Busy | None:
         """Stop the relay touching the sockets; what it left per direction (its byte counts folded in)."""
         if self.native is None or self.proxy.fast_path is None:
             return None
         handle, self.native = self.native, None
-        state = self.proxy.fast_path.release(handle, force)
+        state = self.proxy.fast_path.release(handle, force, wait_us)
         if isinstance(state, Busy):
             self.native = handle
         elif state is not None:

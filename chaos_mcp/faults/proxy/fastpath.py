@@ -98,16 +98,19 @@ class FastPath:
         self.adopted += 1
         return handle
 
-    def release(self, handle: int, force: bool = False) -> tuple[HalfState, HalfState] | Busy | None:
+    def release(
+        self, handle: int, force: bool = False, wait_us: float = 0
+    ) -> tuple[HalfState, HalfState] | Busy | None:
         """Stop relaying; (up, down) as left, None if the connection already ended, or BUSY.
 
         None: its end is delivered (the owner's `on_finished` runs) before this returns, so the
         owner never acts on a connection the relay has finished with. BUSY: spliced bytes have
         not reached a destination that stopped reading; the relay keeps the connection (no longer
-        spliced) and the owner tries again later. force: release anyway (the connection is being
-        closed, so the order of bytes no longer matters).
+        spliced) and the owner tries again later; wait_us: how long to wait for them first (the
+        event loop waits too). force: release anyway (the connection is being closed, so the
+        order of bytes no longer matters).
         """
-        state = self._relay.release(handle, force=force)
+        state = self._relay.release(handle, force=force, wait_us=wait_us)
         if isinstance(state, bool):
             return BUSY
         if state is None:
