@@ -10,6 +10,7 @@ import asyncio
 import json
 import socket
 import socketserver
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -88,6 +89,24 @@ def echo_roundtrip(sock: socket.socket, payload: bytes) -> bytes:
             break
         received += chunk
     return received
+
+
+def half_close_server(delay: float) -> tuple[socket.socket, threading.Thread]:
+    """Reads to end of stream, waits `delay`, answers with the byte count, closes."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            count = 0
+            while chunk := conn.recv(65536):
+                count += len(chunk)
+            time.sleep(delay)
+            conn.sendall(struct.pack("!Q", count))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return server, thread
 
 
 def make_proxy(api: httpx.Client, name: str, upstream: str) -> tuple[str, int]:

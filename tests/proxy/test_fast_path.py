@@ -27,6 +27,7 @@ from tests.proxy.conftest import (
     add_toxic,
     api_client,
     echo_roundtrip,
+    half_close_server,
     make_proxy,
     metric,
     wait_until,
@@ -174,24 +175,6 @@ def test_bytes_arrive_whole_and_in_order_across_every_hand_over(
             api.delete("/proxies/order")
 
 
-def _half_close_server(delay: float) -> tuple[socket.socket, threading.Thread]:
-    """Reads to end of stream, waits `delay`, answers with the byte count, closes."""
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        conn, _ = server.accept()
-        with conn:
-            count = 0
-            while chunk := conn.recv(65536):
-                count += len(chunk)
-            time.sleep(delay)
-            conn.sendall(struct.pack("!Q", count))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    return server, thread
-
-
 def _read_to_end(sock: socket.socket) -> bytes:
     data = b""
     while chunk := sock.recv(65536):
@@ -200,7 +183,7 @@ def _read_to_end(sock: socket.socket) -> bytes:
 
 
 def test_a_half_closed_connection_still_carries_the_answer(daemon: DaemonThread) -> None:
-    server, thread = _half_close_server(0.0)
+    server, thread = half_close_server(0.0)
     with httpx.Client(base_url=daemon.api_url, timeout=5) as api, server:
         _, port = make_proxy(api, "half", f"127.0.0.1:{server.getsockname()[1]}")
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
@@ -214,7 +197,7 @@ def test_a_half_closed_connection_still_carries_the_answer(daemon: DaemonThread)
 def test_a_toxic_after_the_client_half_closed_applies_to_the_answer(
     native: DaemonThread, native_api: httpx.Client
 ) -> None:
-    server, thread = _half_close_server(0.4)
+    server, thread = half_close_server(0.4)
     with server:
         _, port = make_proxy(native_api, "halftoxic", f"127.0.0.1:{server.getsockname()[1]}")
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:

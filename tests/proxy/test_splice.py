@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from tests.proxy.conftest import (
     add_toxic,
     api_client,
     echo_roundtrip,
+    half_close_server,
     make_proxy,
     metric,
     wait_until,
@@ -152,17 +154,7 @@ def test_a_toxic_waits_for_spliced_bytes_a_stalled_reader_still_holds(api: httpx
 
 
 def test_an_end_of_stream_leaves_the_splice_and_carries_the_answer(api: httpx.Client) -> None:
-    server = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        conn, _ = server.accept()
-        with conn:
-            count = 0
-            while chunk := conn.recv(65536):
-                count += len(chunk)
-            conn.sendall(str(count).encode())
-
-    threading.Thread(target=serve, daemon=True).start()
+    server, thread = half_close_server(0.0)
     _, port = make_proxy(api, "eos", f"127.0.0.1:{server.getsockname()[1]}")
     with server, socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(b"a" * 3000)
@@ -172,7 +164,8 @@ def test_an_end_of_stream_leaves_the_splice_and_carries_the_answer(api: httpx.Cl
         answer = b""
         while chunk := sock.recv(100):
             answer += chunk
-        assert answer == b"10000"
+        assert answer == struct.pack("!Q", 10_000)
+    thread.join(5)
 
 
 def _pair() -> tuple[socket.socket, socket.socket]:
