@@ -261,3 +261,22 @@ def test_idle_request_response_connections_all_stay_spliced(api: httpx.Client, e
     wait_until(lambda: _spliced(api, "many") == 50, what="every connection spliced")
     for sock in socks:
         sock.close()
+
+
+def test_a_server_that_stops_reading_stops_the_client_as_tcp_would(api: httpx.Client) -> None:
+    """The kernel's splice has no backpressure of its own: the relay stops a source whose bytes pile up."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    _, port = make_proxy(api, "stalled", f"127.0.0.1:{server.getsockname()[1]}")
+    with server, socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"hello")
+        wait_until(lambda: _spliced(api, "stalled") == 1, what="connection spliced")
+        sock.settimeout(0.05)
+        sent, deadline = 0, time.monotonic() + 2
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                sent += sock.send(b"p" * 65536)
+        assert sent < 64 << 20, f"{sent >> 20} MiB accepted for a server that reads nothing"
+        for conn in accepted:
+            conn.close()

@@ -44,6 +44,9 @@
 #define GATE_POLL_NS 100000L                /* retry a gated half this often ... */
 #define GATE_SLOW_AFTER_NS 2000000L         /* ... for this long, then (a stalled reader) ... */
 #define GATE_SLOW_POLL_NS 5000000L          /* ... this often */
+#define IN_FLIGHT_LIMIT (4u << 20)          /* spliced, not yet sent: more, and its source stops */
+#define LEAVE_PATIENCE_NS 20000000L         /* then a socket whose inbound still flows switches */
+#define FLOWING_BYTES (256u << 10)          /* ... if no more than this is still to be sent to it */
 
 typedef struct {
     char *pending;       /* bytes read from src that dst did not take yet */
@@ -67,6 +70,7 @@ typedef struct {
     int kernel;          /* joined to the in-kernel splice (and not yet fully out of it) */
     int quiet;           /* ... and both directions spliced: registered for ends and errors only */
     int leaving;         /* ... and on the way out */
+    long leaving_since;
     int switched[2];     /* fd[s] passes its segments to its own queue for good */
     int releasing;       /* a release is waiting for spliced bytes: move nothing meanwhile */
     SockKey key[2];
@@ -175,32 +179,40 @@ static int find_loop_epolls(Relay *r) {
 }
 
 static int pump_half(Relay *r, size_t slot, Pair *p, int h);
+static void finish(Relay *r, size_t slot, Pair *p, int reset);
 
 /* Read what arrived before joining: the kernel hands the verdict whole segments, so a segment
  * partly read in user space would be spliced again from its start. 0: both sources empty,
- * nothing held, no end seen. */
+ * nothing held, no end seen; -1: not so; -2: a socket failed. */
 static int drain_before_join(Relay *r, size_t slot, Pair *p) {
     for (int h = 0; h < 2; h++) {
         Half *half = &p->half[h];
         half->readable = 1;
         while (half->readable && !half->eof && half->pending_len == 0)
             if (pump_half(r, slot, p, h) < 0)
-                return -1;
+                return -2;
         if (half->eof || half->pending_len > 0)
             return -1;
     }
     return 0;
 }
 
-static void join_kernel(Relay *r, size_t slot, Pair *p) {
-    if (drain_before_join(r, slot, p) < 0)
-        return; /* the epoll path takes it from here: its events are already queued */
+/* 1 if the pair finished (a reset while draining: reading it cleared the error, so no event
+ * would report it again), else 0, joined or not. */
+static int join_kernel(Relay *r, size_t slot, Pair *p) {
+    int drained = drain_before_join(r, slot, p);
+    if (drained == -2) {
+        finish(r, slot, p, 1);
+        return 1;
+    }
+    if (drained < 0)
+        return 0; /* the epoll path takes it from here: its events are already queued */
     for (int s = 0; s < 2; s++)
         if (p->fd[s] < 0 || p->fd[s] >= SOCKMAP_SLOTS || sockmap_key(p->fd[s], &p->key[s]) < 0 ||
             (p->base[s] = sockmap_queued(p->fd[s])) < 0)
-            return;
+            return 0;
     if (sockmap_join(&r->sockmap, p->fd[0], &p->key[0], p->fd[1], &p->key[1]) < 0)
-        return;
+        return 0;
     for (int h = 0; h < 2; h++) {
         p->half[h].joined_bytes = p->half[h].bytes;
         p->half[h].joined_read = p->half[h].read;
@@ -217,6 +229,7 @@ static void join_kernel(Relay *r, size_t slot, Pair *p) {
      * kernel is made to look at them now. */
     for (int s = 0; s < 2; s++)
         sockmap_kick(p->fd[s]);
+    return 0;
 }
 
 /* Report to the verdict program how much of what it passed this half has forwarded. */
@@ -227,13 +240,20 @@ static void report_consumed(Relay *r, Pair *p, int h) {
 }
 
 /* Half h's spliced bytes have all reached its destination's send queue (or it failed). */
-static int spliced_delivered(Relay *r, Pair *p, int h) {
+/* Bytes half h spliced that have not reached its destination's send queue yet (the kernel holds
+ * them in the destination's backlog: memory nothing else bounds). 0 if the destination is gone
+ * (the pair ends on its own error). */
+static uint64_t spliced_in_flight(Relay *r, Pair *p, int h) {
     Half *half = &p->half[h];
     int64_t queued = sockmap_queued_at_least(p->fd[1 - h]);
     if (queued < 0)
-        return 1; /* the destination is gone: the pair ends on its own error */
-    return (uint64_t)(queued - p->base[1 - h]) >= spliced_bytes(r, p, h) + (half->bytes - half->joined_bytes);
+        return 0;
+    uint64_t delivered = (uint64_t)(queued - p->base[1 - h]);
+    uint64_t owed = spliced_bytes(r, p, h) + (half->bytes - half->joined_bytes);
+    return owed > delivered ? owed - delivered : 0;
 }
+
+static int spliced_delivered(Relay *r, Pair *p, int h) { return spliced_in_flight(r, p, h) == 0; }
 
 /* fd[s] passes its segments to its own queue from now on. Retried until the state reads PASS:
  * a verdict that read RESUMING before the store may flip it to REDIRECT after. */
@@ -256,6 +276,8 @@ static void switch_to_pass(Relay *r, Pair *p, int s) {
 }
 
 static void finish_leaving(Relay *r, Pair *p) {
+    if (!p->kernel)
+        return;
     sockmap_forget(&r->sockmap, &p->key[0], &p->key[1]);
     p->kernel = 0;
     r->kernel_pairs--;
@@ -269,12 +291,25 @@ static void finish_leaving(Relay *r, Pair *p) {
  * passes would otherwise queue behind them (the kernel keeps one backlog per socket), and a
  * peer that writes before it reads would wait forever. Until then it keeps splicing. */
 static void advance_leave(Relay *r, Pair *p) {
-    for (int s = 0; s < 2; s++)
-        if (!p->switched[s] && spliced_delivered(r, p, 1 - s))
+    int patient = now_ns() - p->leaving_since < LEAVE_PATIENCE_NS;
+    for (int s = 0; s < 2; s++) {
+        if (p->switched[s])
+            continue;
+        /* Two busy directions may never both be empty at one look: past the patience, a socket
+         * whose reader is taking what was spliced to it switches (its passed segments wait
+         * behind little); one whose reader stopped waits, or is stopped as a flood source. */
+        uint64_t inbound = spliced_in_flight(r, p, 1 - s);
+        if (inbound == 0 || (!patient && inbound <= FLOWING_BYTES))
             switch_to_pass(r, p, s);
+    }
     if (p->switched[0] && p->switched[1])
         finish_leaving(r, p);
 }
+
+/* A source whose spliced bytes pile up in the kernel (its destination reads slower, or not at
+ * all) stops splicing: what it passes instead is held by its own socket, whose receive window
+ * then closes as TCP's does. */
+static void limit_in_flight(Relay *r, size_t slot, Pair *p);
 
 /* Leave the splice for good (an end, an error, bulk, a release); each half then writes again
  * only once its destination has taken every byte the kernel spliced. */
@@ -284,6 +319,7 @@ static void leave_kernel(Relay *r, size_t slot, Pair *p) {
     if (r->gated_halves + r->leaving_pairs == 0)
         r->gated_since = now_ns();
     p->leaving = 1;
+    p->leaving_since = now_ns();
     r->leaving_pairs++;
     if (p->quiet) {
         p->quiet = 0;
@@ -293,6 +329,29 @@ static void leave_kernel(Relay *r, size_t slot, Pair *p) {
         }
     }
     advance_leave(r, p);
+}
+
+static void limit_in_flight(Relay *r, size_t slot, Pair *p) {
+    for (int h = 0; h < 2; h++)
+        if (p->kernel && !p->switched[h] && spliced_in_flight(r, p, h) > IN_FLIGHT_LIMIT) {
+            leave_kernel(r, slot, p);
+            if (p->kernel && !p->switched[h])
+                switch_to_pass(r, p, h);
+            if (p->switched[0] && p->switched[1])
+                finish_leaving(r, p);
+        }
+}
+
+/* Every source stops splicing now (a release: a toxic applies to what arrives from now on);
+ * the gates still wait for what was spliced before. A socket whose reader stopped may hold its
+ * own passed segments behind those until it reads: only while the toxic's release is pending. */
+static void switch_all(Relay *r, Pair *p) {
+    if (!p->kernel)
+        return;
+    for (int s = 0; s < 2; s++)
+        if (!p->switched[s])
+            switch_to_pass(r, p, s);
+    finish_leaving(r, p);
 }
 
 /* Out of the splice at once, order no longer mattering: the pair is ending or being forced out. */
@@ -479,7 +538,7 @@ static int drive_half(Relay *r, size_t slot, Pair *p, int h) {
         if (half->pending_len > 0)
             return moved;
     }
-    while (half->readable && !half->eof && half->pending_len == 0) {
+    while (half->readable && !half->eof && half->pending_len == 0 && gate_open(r, p, h)) {
         int result = pump_half(r, slot, p, h);
         if (result < 0)
             return -1;
@@ -545,11 +604,18 @@ static void housekeeping(Relay *r, long now) {
         if (!(p->gen & 1))
             continue;
         if (p->leaving) {
-            advance_leave(r, p);
+            limit_in_flight(r, slot, p);
+            if (p->leaving)
+                advance_leave(r, p);
             drive_pair(r, slot, p);
             continue;
         }
         if (tick && p->kernel) {
+            limit_in_flight(r, slot, p);
+            if (p->leaving || !p->kernel) {
+                drive_pair(r, slot, p);
+                continue;
+            }
             int bulk = 0;
             for (int h = 0; h < 2; h++) {
                 uint64_t now_spliced = spliced_bytes(r, p, h);
@@ -765,9 +831,9 @@ static PyObject *Relay_adopt(Relay *self, PyObject *args, PyObject *kwds) {
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     /* The relay thread sees the pair's events only after the lock is released, when it has joined. */
-    if (kernel && self->kernel)
-        join_kernel(self, slot, p);
     self->active++;
+    if (kernel && self->kernel)
+        join_kernel(self, slot, p); /* a pair that failed meanwhile is reported as finished */
     pthread_mutex_unlock(&self->lock);
     return PyLong_FromUnsignedLongLong(handle_of(slot, gen));
 }
@@ -830,6 +896,8 @@ static PyObject *Relay_release(Relay *self, PyObject *args, PyObject *kwds) {
         p->releasing = 1; /* from now on the bytes are Python's: the relay moves none */
         if (force)
             drop_kernel(self, p);
+        else
+            switch_all(self, p); /* nothing new may bypass the toxic that asked for this */
     }
     /* Bytes the kernel spliced are usually on their way for microseconds; a destination that
      * stopped reading can hold them much longer, and then the caller is told to try again (it
