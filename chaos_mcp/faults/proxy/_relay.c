@@ -611,16 +611,18 @@ static void housekeeping(Relay *r, long now) {
             continue;
         }
         if (tick && p->kernel) {
-            limit_in_flight(r, slot, p);
-            if (p->leaving || !p->kernel) {
-                drive_pair(r, slot, p);
-                continue;
-            }
-            int bulk = 0;
+            int bulk = 0, moved = 0;
             for (int h = 0; h < 2; h++) {
                 uint64_t now_spliced = spliced_bytes(r, p, h);
                 bulk |= now_spliced - p->sampled[h] > BULK_BYTES;
+                moved |= now_spliced != p->sampled[h];
                 p->sampled[h] = now_spliced;
+            }
+            if (moved) /* an idle pair's backlog can only shrink: no system calls for it */
+                limit_in_flight(r, slot, p);
+            if (p->leaving || !p->kernel) {
+                drive_pair(r, slot, p);
+                continue;
             }
             if (bulk) {
                 leave_kernel(r, slot, p);
