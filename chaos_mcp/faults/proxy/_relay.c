@@ -342,16 +342,19 @@ static void limit_in_flight(Relay *r, size_t slot, Pair *p) {
         }
 }
 
-/* Every source stops splicing now (a release: a toxic applies to what arrives from now on);
- * the gates still wait for what was spliced before. A socket whose reader stopped may hold its
- * own passed segments behind those until it reads: only while the toxic's release is pending. */
+/* A release: every source whose own socket is owed little stops splicing now, so nothing new
+ * bypasses the toxic that asked; the gates still wait for what was spliced before. A source
+ * whose reader stopped taking what was spliced to it keeps splicing until that reader drains
+ * (stopped, its passed segments would queue behind those, uncharged: kernel memory without
+ * bound). */
 static void switch_all(Relay *r, Pair *p) {
     if (!p->kernel)
         return;
     for (int s = 0; s < 2; s++)
-        if (!p->switched[s])
+        if (!p->switched[s] && spliced_in_flight(r, p, 1 - s) <= FLOWING_BYTES)
             switch_to_pass(r, p, s);
-    finish_leaving(r, p);
+    if (p->switched[0] && p->switched[1])
+        finish_leaving(r, p);
 }
 
 /* Out of the splice at once, order no longer mattering: the pair is ending or being forced out. */
@@ -899,7 +902,7 @@ static PyObject *Relay_release(Relay *self, PyObject *args, PyObject *kwds) {
         if (force)
             drop_kernel(self, p);
         else
-            switch_all(self, p); /* nothing new may bypass the toxic that asked for this */
+            switch_all(self, p);
     }
     /* Bytes the kernel spliced are usually on their way for microseconds; a destination that
      * stopped reading can hold them much longer, and then the caller is told to try again (it
