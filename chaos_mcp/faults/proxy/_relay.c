@@ -239,7 +239,6 @@ static void report_consumed(Relay *r, Pair *p, int h) {
                          __ATOMIC_RELEASE);
 }
 
-/* Half h's spliced bytes have all reached its destination's send queue (or it failed). */
 /* Bytes half h spliced that have not reached its destination's send queue yet (the kernel holds
  * them in the destination's backlog: memory nothing else bounds). 0 if the destination is gone
  * (the pair ends on its own error). */
@@ -288,16 +287,18 @@ static void finish_leaving(Relay *r, Pair *p) {
 }
 
 /* A socket switches to PASS only once every byte spliced into it has been sent: a segment it
- * passes would otherwise queue behind them (the kernel keeps one backlog per socket), and a
- * peer that writes before it reads would wait forever. Until then it keeps splicing. */
-static void advance_leave(Relay *r, Pair *p) {
-    int patient = now_ns() - p->leaving_since < LEAVE_PATIENCE_NS;
+ * passes would otherwise queue behind them (the kernel keeps one backlog per socket, and what
+ * waits there is charged to nobody), and a peer that writes before it reads would wait forever.
+ * Until then it keeps splicing. Two busy directions may never both be empty at one look, so
+ * past the patience (or at once when `hurry`: a release, whose toxic should shape what comes
+ * next) a socket whose reader is taking what was spliced to it switches too: its passed
+ * segments wait behind little. One whose reader stopped waits, or is stopped as a flood source
+ * (limit_in_flight). */
+static void advance_leave(Relay *r, Pair *p, int hurry) {
+    int patient = !hurry && now_ns() - p->leaving_since < LEAVE_PATIENCE_NS;
     for (int s = 0; s < 2; s++) {
         if (p->switched[s])
             continue;
-        /* Two busy directions may never both be empty at one look: past the patience, a socket
-         * whose reader is taking what was spliced to it switches (its passed segments wait
-         * behind little); one whose reader stopped waits, or is stopped as a flood source. */
         uint64_t inbound = spliced_in_flight(r, p, 1 - s);
         if (inbound == 0 || (!patient && inbound <= FLOWING_BYTES))
             switch_to_pass(r, p, s);
@@ -305,11 +306,6 @@ static void advance_leave(Relay *r, Pair *p) {
     if (p->switched[0] && p->switched[1])
         finish_leaving(r, p);
 }
-
-/* A source whose spliced bytes pile up in the kernel (its destination reads slower, or not at
- * all) stops splicing: what it passes instead is held by its own socket, whose receive window
- * then closes as TCP's does. */
-static void limit_in_flight(Relay *r, size_t slot, Pair *p);
 
 /* Leave the splice for good (an end, an error, bulk, a release); each half then writes again
  * only once its destination has taken every byte the kernel spliced. */
@@ -328,9 +324,12 @@ static void leave_kernel(Relay *r, size_t slot, Pair *p) {
             epoll_ctl(r->epfd, EPOLL_CTL_MOD, p->fd[side], &ev);
         }
     }
-    advance_leave(r, p);
+    advance_leave(r, p, 0);
 }
 
+/* A source whose spliced bytes pile up in the kernel (its destination reads slower, or not at
+ * all) stops splicing: what it passes instead is held by its own socket, whose receive window
+ * then closes as TCP's does. */
 static void limit_in_flight(Relay *r, size_t slot, Pair *p) {
     for (int h = 0; h < 2; h++)
         if (p->kernel && !p->switched[h] && spliced_in_flight(r, p, h) > IN_FLIGHT_LIMIT) {
@@ -342,32 +341,13 @@ static void limit_in_flight(Relay *r, size_t slot, Pair *p) {
         }
 }
 
-/* A release: every source whose own socket is owed little stops splicing now, so nothing new
- * bypasses the toxic that asked; the gates still wait for what was spliced before. A source
- * whose reader stopped taking what was spliced to it keeps splicing until that reader drains
- * (stopped, its passed segments would queue behind those, uncharged: kernel memory without
- * bound). */
-static void switch_all(Relay *r, Pair *p) {
-    if (!p->kernel)
-        return;
-    for (int s = 0; s < 2; s++)
-        if (!p->switched[s] && spliced_in_flight(r, p, 1 - s) <= FLOWING_BYTES)
-            switch_to_pass(r, p, s);
-    if (p->switched[0] && p->switched[1])
-        finish_leaving(r, p);
-}
-
 /* Out of the splice at once, order no longer mattering: the pair is ending or being forced out. */
 static void drop_kernel(Relay *r, Pair *p) {
     if (!p->kernel)
         return;
     for (int s = 0; s < 2; s++)
-        if (!p->switched[s]) {
-            __atomic_store_n(&ctl_of(r, p->fd[s])->state, SOCKMAP_PASS, __ATOMIC_SEQ_CST);
-            sockmap_barrier(p->fd[s]);
-            p->half[s].spliced = __atomic_load_n(&ctl_of(r, p->fd[s])->redirected, __ATOMIC_ACQUIRE);
-            p->switched[s] = 1;
-        }
+        if (!p->switched[s])
+            switch_to_pass(r, p, s);
     finish_leaving(r, p);
 }
 
@@ -609,7 +589,7 @@ static void housekeeping(Relay *r, long now) {
         if (p->leaving) {
             limit_in_flight(r, slot, p);
             if (p->leaving)
-                advance_leave(r, p);
+                advance_leave(r, p, 0);
             drive_pair(r, slot, p);
             continue;
         }
@@ -873,7 +853,7 @@ static PyObject *half_state(HalfCopy *half) {
 /* Left the splice, and every spliced byte reached its destination. */
 static int out_of_kernel(Relay *r, Pair *p) {
     if (p->leaving)
-        advance_leave(r, p);
+        advance_leave(r, p, 0);
     return !p->kernel && (gate_open(r, p, 0) & gate_open(r, p, 1));
 }
 
@@ -901,8 +881,8 @@ static PyObject *Relay_release(Relay *self, PyObject *args, PyObject *kwds) {
         p->releasing = 1; /* from now on the bytes are Python's: the relay moves none */
         if (force)
             drop_kernel(self, p);
-        else
-            switch_all(self, p);
+        else if (p->leaving)
+            advance_leave(self, p, 1);
     }
     /* Bytes the kernel spliced are usually on their way for microseconds; a destination that
      * stopped reading can hold them much longer, and then the caller is told to try again (it

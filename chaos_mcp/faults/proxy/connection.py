@@ -116,8 +116,9 @@ class Link:
         """Take the connection back from the native relay, e.g. because a toxic now applies to it.
 
         If bytes the kernel spliced have not reached a destination that stopped reading, the relay
-        keeps the connection (unspliced) and this tries again shortly; the toxics already attached
-        shape every byte read after that.
+        keeps the connection, moving nothing itself, and this tries again with back-off; the
+        toxics already attached shape what Python reads after that. (The side whose reader
+        stopped keeps splicing what it writes until that reader drains: see _relay.c.)
         """
         retrying = self._reclaim_retry is not None
         if self._reclaim_retry is not None:
