@@ -135,12 +135,13 @@ def register_extras(server: MCPServer[Any], engine: Callable[[], Engine]) -> Non
         "chaos://targets",
         name="targets",
         title="Configured targets",
-        description="The targets the operator configured: kind, environment, proxy, scenarios, busy or not.",
+        description="The targets the operator configured: kind, environment, proxy, scenarios, busy or not, "
+        "and which share an instance with which.",
         mime_type="application/json",
     )
-    def targets() -> str:
+    async def targets() -> str:
         running = _engine(engine)
-        return _json({"targets": catalog.targets(running.settings, running.journal.holds())})
+        return _json({"targets": await catalog.targets_now(running.settings, running.journal.holds())})
 
     @server.resource(
         "chaos://scenarios",

@@ -218,7 +218,7 @@ def _approval_resolver(holder: _Holder) -> Callable[..., Awaitable[Any]]:
 
     async def approval(experiment_id: Any, ctx: Context) -> Elicit[ApprovalForm] | str:
         try:
-            question = holder.get().approval_question(str(experiment_id))
+            question = await holder.get().approval_question(str(experiment_id))
         except Exception:
             return NOT_NEEDED  # inject_failure itself reports what is wrong with the request
         if question is None:
@@ -279,7 +279,7 @@ async def _abort(engine: Engine, args: Any, ctx: Context, resolved: dict[str, An
 
 
 async def _targets(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
-    return {"targets": catalog.targets(engine.settings, engine.journal.holds())}
+    return {"targets": await catalog.targets_now(engine.settings, engine.journal.holds())}
 
 
 async def _scenarios(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
@@ -383,7 +383,8 @@ def build_server(settings: Settings) -> MCPServer[Any]:
             "list_targets",
             _Empty,
             _targets,
-            "The targets the operator configured: name, kind, environment, proxy, and which are busy.",
+            "The targets the operator configured: name, kind, environment, proxy, which are busy, and "
+            "which share an instance (a Redis server, a PostgreSQL cluster) with which.",
             READ_ONLY,
         ),
         _tool(

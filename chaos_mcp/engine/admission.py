@@ -1,19 +1,23 @@
 """Everything checked before a fault may touch a system, in the order a person would check it.
 
-Context drift, lifecycle, the kill switch, the baseline, policy and approvals, the proxy, the
-concurrency cap, and finally the targets themselves (one active experiment per target). Each
-refusal says what was wrong and what to do; nothing here changes a target system.
+Context drift, lifecycle, the kill switch, the baseline, the physical resources the faults act on,
+policy and approvals, the proxy, the concurrency cap, and finally the holds: the targets (one active
+experiment per target) and the resources (one experiment per resource, whatever the targets are
+called). Each refusal says what was wrong and what to do; nothing here changes a target system.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from chaos_mcp.contract import ExperimentDesign
 from chaos_mcp.engine.errors import EngineError
+from chaos_mcp.engine.footprint import Footprint, footprint
 from chaos_mcp.engine.journal import ExperimentRow
 from chaos_mcp.engine.lifecycle import State, require
-from chaos_mcp.engine.policy import Approver, PolicyRefusal, escalations, require_approval
+from chaos_mcp.engine.policy import Approver, Escalation, PolicyRefusal, escalations, require_approval
+from chaos_mcp.resources import HOLD_PREFIX, overlaps
 from chaos_mcp.scenarios.base import scenarios
 
 if TYPE_CHECKING:
@@ -35,10 +39,11 @@ async def admit(
     require("inject_failure", row.id, State(row.state))
     check_armed(engine)
     check_baseline(engine, row.id, design)
-    approvals = await approve(engine, row.id, design, approver)
+    touched = await measure_footprint(engine, row.id, design)
+    approvals = await approve(engine, row.id, design, approver, touched.escalations)
     await ensure_proxy_if_needed(engine, design)
     check_capacity(engine)
-    take_targets(engine, row.id, design)
+    take_targets(engine, row.id, design, touched)
     return approvals
 
 
@@ -89,14 +94,26 @@ def failed_criteria(measurement: dict[str, Any]) -> str:
     return "; ".join(bad) or "see the measurement"
 
 
+async def measure_footprint(engine: Engine, experiment_id: str, design: ExperimentDesign) -> Footprint:
+    try:
+        return await footprint(engine, experiment_id, design)
+    except PolicyRefusal as exc:
+        engine.journal.append(experiment_id, "injection_refused", {"reason": str(exc)})
+        raise EngineError(str(exc)) from None
+
+
 async def approve(
-    engine: Engine, experiment_id: str, design: ExperimentDesign, approver: Approver | None
+    engine: Engine,
+    experiment_id: str,
+    design: ExperimentDesign,
+    approver: Approver | None,
+    shared: Sequence[Escalation] = (),
 ) -> list[str]:
     scenario = scenarios()[design.scenario]
     try:
         needed = escalations(
             engine.settings, design.target_component, design.environment, scenario.mutates_data
-        )
+        ) + list(shared)
         return await require_approval(
             needed,
             approver,
@@ -127,16 +144,27 @@ def check_capacity(engine: Engine) -> None:
         )
 
 
-def take_targets(engine: Engine, experiment_id: str, design: ExperimentDesign) -> None:
-    """One active experiment per target: take every target of the blast radius, or none."""
-    taken: list[str] = []
-    for target in dict.fromkeys([design.target_component, *design.blast_radius.targets]):
-        holder = engine.journal.acquire_hold(target, experiment_id)
-        if holder is not None:
-            for name in taken:
-                engine.journal.release_hold(name, experiment_id)
-            raise EngineError(
-                f"target {target!r} is held by experiment {holder}, which is still active; "
-                "roll it back (or abort_all) first. One active experiment per target."
-            )
-        taken.append(target)
+def take_targets(engine: Engine, experiment_id: str, design: ExperimentDesign, touched: Footprint) -> None:
+    """Take every target of the blast radius and every resource the faults act on, or none."""
+    names = list(dict.fromkeys([design.target_component, *design.blast_radius.targets]))
+    keys = names + [HOLD_PREFIX + r.key for r in touched.resources]
+    conflict = engine.journal.acquire_holds(keys, experiment_id)
+    if conflict is None:
+        return
+    held, holder = conflict
+    row = engine.journal.get_experiment(holder)
+    via = f" (target {row.target!r})" if row is not None else ""
+    if not held.startswith(HOLD_PREFIX):
+        raise EngineError(
+            f"target {held!r} is held by experiment {holder}, which is still active; "
+            "roll it back (or abort_all) first. One active experiment per target."
+        )
+    key = held.removeprefix(HOLD_PREFIX)
+    mine = next(r for r in touched.resources if overlaps(r.key, key))
+    what = f"part of {mine.label} is" if key.startswith(mine.key + "/") else f"{mine.label} is"
+    wider = " on what contains it (a whole server, or the database)" if mine.key.startswith(key + "/") else ""
+    raise EngineError(
+        f"{what} already under a fault of experiment {holder}{via}{wider}, which is still active; "
+        "roll it back (or abort_all) first. Faults of different experiments never act on one resource, "
+        "whatever the targets are called. Nothing was injected."
+    )

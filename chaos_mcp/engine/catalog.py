@@ -8,11 +8,20 @@ import anyio
 
 from chaos_mcp.config import ScheduleTarget, Settings
 from chaos_mcp.engine.core import EngineError
+from chaos_mcp.resources import Identity, identify_all, sharing
 from chaos_mcp.scenarios.base import scenarios
 from chaos_mcp.secrets import redact_url
 
 
-def targets(settings: Settings, holds: dict[str, str]) -> list[dict[str, Any]]:
+async def targets_now(settings: Settings, holds: dict[str, str]) -> list[dict[str, Any]]:
+    """The targets with their identities as the systems report them right now (bounded wait)."""
+    return targets(settings, holds, await identify_all(settings))
+
+
+def targets(
+    settings: Settings, holds: dict[str, str], identities: dict[str, Identity] | None = None
+) -> list[dict[str, Any]]:
+    shared = sharing(identities) if identities is not None else {}
     result = []
     for name, target in settings.targets.items():
         entry: dict[str, Any] = {
@@ -25,12 +34,27 @@ def targets(settings: Settings, holds: dict[str, str]) -> list[dict[str, Any]]:
             "busy_with": holds.get(name),
             "scenarios": [s.name for s in scenarios().values() if target.kind in s.target_kinds],
         }
+        if identities is not None:
+            entry |= _identity(identities[name], shared[name])
         for attr in ("dsn", "url", "base_url"):
             value = getattr(target, attr, None)
             if value:
                 entry[attr] = redact_url(value)
         result.append(entry)
     return result
+
+
+def _identity(identity: Identity, shares: list[str]) -> dict[str, Any]:
+    """What the target physically is: the instance serving it and the other targets it serves."""
+    if identity.instance is None and identity.unknown is None:
+        return {"instance": None, "shares_instance_with": []}
+    return {
+        "instance": identity.instance_label or None,
+        "resource": identity.label if identity.database else None,
+        "identified_by": identity.how or None,
+        "identity_unknown": identity.unknown,
+        "shares_instance_with": shares,
+    }
 
 
 def scenario_list() -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from chaos_mcp.config import Settings
 from chaos_mcp.contract import ExperimentDesign, validate_design
 from chaos_mcp.engine import admission, recovery
 from chaos_mcp.engine.errors import EngineError
+from chaos_mcp.engine.footprint import footprint
 from chaos_mcp.engine.journal import ExperimentRow, Journal
 from chaos_mcp.engine.lifecycle import ACTIVE_STATES, State, require
 from chaos_mcp.engine.measure import Measurer
@@ -344,7 +345,7 @@ class Engine:
         await ensure_proxies(self.settings)
         self._proxies_ready = True
 
-    def approval_question(self, experiment_id: str) -> str | None:
+    async def approval_question(self, experiment_id: str) -> str | None:
         """The question a person must answer before this injection, or None if none is needed."""
         row, design = self.load(experiment_id)
         if State(row.state) != State.BASELINED:
@@ -356,7 +357,8 @@ class Engine:
                 design.environment,
                 scenarios()[design.scenario].mutates_data,
             )
-        except PolicyRefusal:
+            needed += (await footprint(self, experiment_id, design)).escalations
+        except (PolicyRefusal, EngineError):
             return None
         if not needed:
             return None
@@ -367,8 +369,8 @@ class Engine:
         )
 
     def _release(self, design: ExperimentDesign, experiment_id: str) -> None:
-        for target in dict.fromkeys([design.target_component, *design.blast_radius.targets]):
-            self.journal.release_hold(target, experiment_id)
+        """Free the experiment's targets and the resources its faults acted on."""
+        self.journal.release_holds_of(experiment_id)
 
     # ------------------------------------------------------------------ rollback
     async def rollback(self, experiment_id: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Tables:
     experiments  one row per experiment: its design and current state (a projection)
     events       append-only: every step, measurement, decision and error
     faults       write-ahead revert records: written *before* a fault touches anything
-    holds        one active experiment per target (primary key = target)
+    holds        what each active experiment holds: target names and physical resource keys
+                 (`resource:pg:<sysid>/db:<oid>` …; see chaos_mcp.resources), primary key = key
     control      server-wide switches, such as the kill switch's armed state
 
 SQLite (default, WAL mode) or PostgreSQL by URL. State changes are compare-and-set, so
@@ -107,6 +108,9 @@ class _Backend(ABC):
     def lock_schema(self) -> None:  # noqa: B027 - SQLite's BEGIN IMMEDIATE already serialises
         """Serialise schema creation between processes (inside a transaction)."""
 
+    def lock_holds(self) -> None:  # noqa: B027 - SQLite's BEGIN IMMEDIATE already serialises
+        """Serialise taking holds between processes (inside a transaction)."""
+
 
 class _SQLite(_Backend):
     def __init__(self, path: str) -> None:
@@ -188,6 +192,9 @@ class _Postgres(_Backend):
 
     def lock_schema(self) -> None:
         self.execute("SELECT pg_advisory_xact_lock(7274261)")
+
+    def lock_holds(self) -> None:
+        self.execute("SELECT pg_advisory_xact_lock(7274262)")
 
     def close(self) -> None:
         with self._lock:
@@ -360,6 +367,37 @@ class Journal:
                 raise
             rows = self._db.query("SELECT experiment_id FROM holds WHERE target = ?", (target,))
             return str(rows[0]["experiment_id"]) if rows else "another experiment"
+        return None
+
+    def acquire_holds(self, keys: Sequence[str], experiment_id: str) -> tuple[str, str] | None:
+        """Take every key for this experiment, or none: returns (key held, holder) on a conflict.
+
+        A key conflicts with another experiment's key that is the same or contains it or is
+        contained in it (`a` and `a/b`): a Redis server and one of its databases, a cluster and one
+        of its databases. Keys of one experiment never conflict with each other. Taking the holds is
+        serialised across processes (SQLite's write lock; an advisory lock on PostgreSQL), so two
+        servers on one journal can never both take overlapping keys.
+        """
+        with self._db.transaction():
+            self._db.lock_holds()
+            others = self._db.query(
+                "SELECT target, experiment_id FROM holds WHERE experiment_id <> ?", (experiment_id,)
+            )
+            for key in keys:
+                for row in others:
+                    held = str(row["target"])
+                    if held == key or held.startswith(key + "/") or key.startswith(held + "/"):
+                        return held, str(row["experiment_id"])
+            mine = {
+                r["target"]
+                for r in self._db.query("SELECT target FROM holds WHERE experiment_id = ?", (experiment_id,))
+            }
+            for key in dict.fromkeys(keys):
+                if key not in mine:
+                    self._db.execute(
+                        "INSERT INTO holds (target, experiment_id, acquired_at) VALUES (?, ?, ?)",
+                        (key, experiment_id, time.time()),
+                    )
         return None
 
     def release_hold(self, target: str, experiment_id: str) -> None:

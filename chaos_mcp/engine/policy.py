@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from chaos_mcp.config import Settings
+from chaos_mcp.resources import Identity
 
 
 class Approval(StrEnum):
@@ -52,6 +53,62 @@ def escalations(
             needed.append(Escalation("data_mutation", "the experiment modifies data"))
     if target.sensitive:
         needed.append(Escalation("sensitive", f"target {target_name!r} is marked sensitive"))
+    return needed
+
+
+def neighbour_escalations(
+    settings: Settings,
+    target_name: str,
+    environment: str,
+    blast_radius: set[str],
+    own: Identity,
+    identities: dict[str, Identity],
+) -> list[Escalation]:
+    """An instance-wide fault on `target_name`: the other declared targets its instance serves.
+
+    A target of another environment, or one outside the blast radius, needs a person's approval
+    exactly as production does (and production still needs policy.allow_production). A target of
+    the same family whose identity is unknown might be served by this instance: refused, since
+    nobody can say what the fault would reach.
+    """
+    needed: list[Escalation] = []
+    where = own.instance_label or "instance"
+    for name, seen in sorted(identities.items()):
+        if name == target_name or seen.family is None or seen.family != own.family:
+            continue
+        other = settings.targets[name]
+        if seen.instance is None:
+            raise PolicyRefusal(
+                f"this fault acts on the whole {where}, and {seen.unknown or f'target {name!r} is unknown'}; "
+                f"it cannot be ruled out that {name!r} ({other.environment}) is served by the same instance. "
+                f"Make {name!r} reachable (list_targets shows its identity), or the operator removes it from "
+                "chaos.toml if it no longer exists; nothing was injected."
+            )
+        if seen.instance != own.instance:
+            continue
+        if other.environment != environment:
+            if other.environment == "production" and not settings.policy.allow_production:
+                raise PolicyRefusal(
+                    f"this fault acts on the whole {where}, which also serves production target {name!r}, "
+                    "and policy.allow_production is false: refused. Use a target on an instance of its "
+                    "own, a fault that acts on one database only, or the operator sets "
+                    "policy.allow_production (each injection then needs a person's approval)."
+                )
+            needed.append(
+                Escalation(
+                    "shared_instance",
+                    f"the fault acts on the whole {where}, which also serves {other.environment} target "
+                    f"{name!r}",
+                )
+            )
+        elif name not in blast_radius:
+            needed.append(
+                Escalation(
+                    "shared_instance",
+                    f"the fault acts on the whole {where}, which also serves target {name!r}, outside "
+                    "the blast radius",
+                )
+            )
     return needed
 
 

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 JSON = Any
+Reach = Literal["database", "instance", "listener", "working_copy", "host"]
+"""How widely a fault acts: one database (PostgreSQL database, Redis db number), the whole instance
+(every database of a Redis server or PostgreSQL cluster), one proxy listener, one schedule working
+copy, or the host alone (nothing shared with another target). See chaos_mcp.resources."""
 
 _REGISTRY: dict[str, type[Fault]] = {}
 F = TypeVar("F", bound="type[Fault]")
@@ -34,6 +38,7 @@ class Fault(ABC):
     """Subclasses are dataclasses, set `kind`, and register with `@register_fault`."""
 
     kind: ClassVar[str]
+    reach: ClassVar[Reach] = "host"
     one_shot: ClassVar[bool] = False
     """True for faults with nothing to undo (killed sessions reconnect): verify() then tells whether it
     took effect, and a revert is complete as soon as it has run."""

@@ -27,12 +27,13 @@ from chaos_mcp.data.db import Conn, connect
 from chaos_mcp.data.errors import DataError, RestoreConflict
 from chaos_mcp.data.mapping import Mapping, as_config, check_live, resolve
 from chaos_mcp.data.rows import Change
-from chaos_mcp.faults.base import Fault, register_fault
+from chaos_mcp.faults.base import Fault, Reach, register_fault
 from chaos_mcp.secrets import redact_url
 
 
 @dataclasses.dataclass
 class _DataFault(Fault):
+    reach: ClassVar[Reach] = "database"
     target_name: str
     dsn: str
     mapping: dict[str, dict[str, str]]

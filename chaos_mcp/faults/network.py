@@ -23,6 +23,7 @@ class ProxyToxicFault(Fault):
     """Add one toxic to one proxy until `expires_at` (unix time) or revert."""
 
     kind = "proxy.toxic"
+    reach = "listener"
     api_url: str
     proxy: str
     toxic_type: str
@@ -93,6 +94,7 @@ class ProxyDownFault(Fault):
     """
 
     kind = "proxy.down"
+    reach = "listener"
     api_url: str
     proxy: str
     expires_at: float | None = None

@@ -120,6 +120,7 @@ class TerminateBackends(Fault):
     """
 
     kind = "postgres.terminate_backends"
+    reach = "database"
     one_shot = True
 
     dsn: str
@@ -187,6 +188,7 @@ class BlockConnections(Fault):
     """
 
     kind = "postgres.block_connections"
+    reach = "database"
 
     dsn: str
     database: str
@@ -261,6 +263,7 @@ class LockTable(Fault):
     """
 
     kind = "postgres.lock_table"
+    reach = "database"
 
     dsn: str
     database: str

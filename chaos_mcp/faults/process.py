@@ -40,6 +40,7 @@ class MemoryBallast(Fault):
     """Hold `size_mb` MiB resident in a separate process until `expires_at` (epoch seconds)."""
 
     kind = "process.memory_ballast"
+    reach = "host"
 
     size_mb: int
     expires_at: float

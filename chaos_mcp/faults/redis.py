@@ -94,6 +94,7 @@ class ClientPause(Fault):
     """
 
     kind = "redis.client_pause"
+    reach = "instance"
 
     url: str
     expires_at: float
@@ -153,6 +154,7 @@ class ClientKill(Fault):
     """One shot: kill the clients of one type, or the client at one address (never our own)."""
 
     kind = "redis.client_kill"
+    reach = "instance"
     one_shot = True
 
     url: str
@@ -207,6 +209,7 @@ class MaxMemory(Fault):
     """
 
     kind = "redis.maxmemory"
+    reach = "instance"
 
     url: str
     limit_bytes: int | None = None

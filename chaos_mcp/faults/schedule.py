@@ -18,7 +18,7 @@ import anyio.to_thread
 from pydantic import ValidationError
 
 from chaos_mcp.config import ScheduleTarget
-from chaos_mcp.faults.base import Fault, FaultError, register_fault
+from chaos_mcp.faults.base import Fault, FaultError, Reach, register_fault
 from chaos_mcp.schedule import overlay
 from chaos_mcp.schedule.errors import ScheduleError
 
@@ -28,6 +28,7 @@ CONFLICTS = ("missing_credential", "min_faculty_exceeds_available")
 class _OverlayFault(Fault):
     """Shared lifecycle; subclasses are dataclasses with target_name, target and overlay_id fields."""
 
+    reach: ClassVar[Reach] = "working_copy"
     target_name: str
     target: dict[str, Any]
     overlay_id: str
