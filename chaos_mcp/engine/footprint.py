@@ -8,15 +8,27 @@ of another environment, or one outside the blast radius.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chaos_mcp.config import Settings
 from chaos_mcp.contract import ExperimentDesign
 from chaos_mcp.engine.errors import EngineError
+from chaos_mcp.engine.journal import Journal
 from chaos_mcp.engine.policy import Escalation, neighbour_escalations
-from chaos_mcp.faults.base import FaultError
-from chaos_mcp.resources import Identity, Resource, identify, identify_all, resource_for
+from chaos_mcp.faults.base import FaultError, Reach
+from chaos_mcp.resources import (
+    HOLD_PREFIX,
+    Identity,
+    Resource,
+    identify,
+    identify_all,
+    overlaps,
+    resource_for,
+)
 
 if TYPE_CHECKING:
     from chaos_mcp.engine.core import Engine
@@ -43,6 +55,7 @@ async def footprint(engine: Engine, experiment_id: str, design: ExperimentDesign
         identities = await identify_all(settings)
     else:
         identities = {name: await identify(name, settings.targets[name], settings)}
+    remember(engine.journal, settings, identities)
     own = identities[name]
     resources: list[Resource] = []
     for reach in reaches:
@@ -50,8 +63,10 @@ async def footprint(engine: Engine, experiment_id: str, design: ExperimentDesign
             found = resource_for(own, reach)
         except LookupError as exc:
             raise EngineError(
-                f"cannot tell which {reach} {design.scenario} would act on: {exc}. Nothing was injected; "
-                "make the target reachable (list_targets shows each target's identity) and try again."
+                f"cannot tell which {reach} {design.scenario} would act on: {exc}."
+                + held_by_another(engine.journal, settings, name, reach, experiment_id)
+                + " Nothing was injected; make the target reachable (list_targets shows each target's "
+                "identity) and try again."
             ) from None
         if found is not None:
             resources.append(found)
@@ -61,3 +76,65 @@ async def footprint(engine: Engine, experiment_id: str, design: ExperimentDesign
             settings, name, design.environment, set(design.blast_radius.targets), own, identities
         )
     return Footprint(resources, escalations)
+
+
+# A target under a fault may not answer (a paused Redis answers nobody), so its identity cannot be
+# asked then. The last identity the system reported is kept in the journal (shared by every server
+# on it), only to *name* the experiment that is probably in the way: the refusal stands either way.
+_KEPT = "identity:"
+
+
+def _digest(settings: Settings, name: str) -> str:
+    """Changes whenever the target's configuration does (a hash: no secret is stored)."""
+    text = settings.targets[name].model_dump_json()
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def remember(journal: Journal, settings: Settings, identities: dict[str, Identity]) -> None:
+    for name, identity in identities.items():
+        if identity.instance is None:
+            continue
+        kept = {
+            "config": _digest(settings, name),
+            "instance": identity.instance,
+            "database": identity.database,
+            "label": identity.label,
+            "instance_label": identity.instance_label,
+        }
+        if journal.get_control(_KEPT + name) != json.dumps(kept):
+            journal.set_control(_KEPT + name, json.dumps(kept))
+
+
+def held_by_another(journal: Journal, settings: Settings, name: str, reach: Reach, experiment_id: str) -> str:
+    """' It was last seen on X, which experiment E holds …' when that is so; '' otherwise."""
+    raw = journal.get_control(_KEPT + name)
+    kept = json.loads(raw) if raw else None
+    if not kept or kept.get("config") != _digest(settings, name):
+        return ""
+    last = Identity(
+        target=name,
+        instance=kept["instance"],
+        database=kept["database"],
+        label=kept["label"],
+        instance_label=kept["instance_label"],
+    )
+    try:
+        resource = resource_for(last, reach)
+    except LookupError:
+        return ""
+    if resource is None:
+        return ""
+    for key, holder in journal.holds().items():
+        if (
+            holder != experiment_id
+            and key.startswith(HOLD_PREFIX)
+            and overlaps(key.removeprefix(HOLD_PREFIX), resource.key)
+        ):
+            row = journal.get_experiment(holder)
+            via = f" (target {row.target!r})" if row is not None else ""
+            return (
+                f" It was last seen as {resource.label}, which is under a fault of experiment {holder}{via} "
+                "that is still active: that is probably why it does not answer. Roll that experiment back "
+                "(or abort_all) first."
+            )
+    return ""

@@ -284,3 +284,24 @@ async def test_a_test_redis_on_a_server_of_its_own_needs_no_approval(
         injected = result_data(await inject(client, experiment_id, "cache"))
         assert injected["approvals"] == []
         result_data(await client.call_tool("rollback", {"experiment_id": experiment_id}))
+
+
+async def test_a_second_pause_of_one_redis_server_under_another_name_is_refused_naming_the_first(
+    tmp_path: Path, state_dir: Path, own_redis: RedisServer
+) -> None:
+    toml = redis_target("cache", f"redis://127.0.0.1:{own_redis.port}/0", "test")
+    toml += redis_target("sessions", f"redis://localhost:{own_redis.port}/2", "test")
+    server = build_server(settings_with_journal(tmp_path, parse_settings(toml)))
+    async with Client(server, mode="legacy", elicitation_callback=answering(True)) as client:  # type: ignore[arg-type]
+        first = await baselined(client, "cache", "redis_timeout")
+        second = await baselined(client, "sessions", "redis_timeout")
+        result_data(await inject(client, first, "cache"))
+        began = time.monotonic()
+        refused = await inject(client, second, "sessions")
+        elapsed = time.monotonic() - began
+        text = result_text(refused)
+        # A paused server answers nobody, so its identity is the one last seen: enough to name the holder.
+        assert refused.is_error and f"under a fault of experiment {first}" in text, text
+        result_data(await client.call_tool("rollback", {"experiment_id": first}))
+        assert not result_data(await client.call_tool("get_experiment", {"experiment_id": second}))["faults"]
+    assert elapsed < 10, elapsed  # bounded: identity is asked with short timeouts
