@@ -18,15 +18,21 @@ CHAOS_SAFETY_RUNS sets the number of runs (50 by default); CHAOS_SAFETY_SEED rep
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mcp_types as types
 import psycopg
 import pytest
 import redis
+from mcp import Client
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -34,8 +40,12 @@ from chaos_mcp import operations
 from chaos_mcp.config import parse_settings
 from chaos_mcp.contract import ValidationProblems
 from chaos_mcp.engine.core import Engine, EngineError
+from chaos_mcp.engine.journal import Journal
 from chaos_mcp.engine.policy import Approval
+from tests.e2e.conftest import result_data, result_text
+from tests.e2e.serving import serve_params, server_pid
 from tests.fixtures.services import PostgresDatabase, RedisServer
+from tests.helpers import kill_matching
 
 pytestmark = pytest.mark.anyio
 RUNS = int(os.environ.get("CHAOS_SAFETY_RUNS", "50"))
@@ -297,3 +307,111 @@ async def test_random_shared_instances_never_stack_never_reach_production_unaske
             "ended by crash",
         ):
             assert walked.get(path), f"{path!r} never happened in {len(seeds)} runs: {walked}"
+
+
+# ---------------------------------------------------------------- real SIGKILLs of serve and the wardens
+
+KILL_RUNS = int(os.environ.get("CHAOS_SAFETY_KILL_RUNS", "2"))
+
+
+def shared_config(
+    path: Path, database: PostgresDatabase, server: RedisServer, rng: random.Random
+) -> list[str]:
+    """Two names for one database (two spellings), and test + production Redis databases on one server."""
+    names = ["dbkv", "dbenc"]
+    rng.shuffle(names)
+    spellings = [
+        f"postgresql://postgres@{host}:5432/{database.database}" for host in ("127.0.0.1", "localhost")
+    ]
+    toml = "[policy]\nallow_production = true\n\n"
+    for name, dsn in zip(names, spellings, strict=True):
+        toml += f'[targets.{name}]\nkind = "postgres"\nenvironment = "test"\ndsn = "{dsn}"\n\n'
+    for name, number, environment in (("cache", 0, "test"), ("prod", 1, "production")):
+        url = f"redis://{rng.choice(['127.0.0.1', 'localhost'])}:{server.port}/{number}"
+        toml += f'[targets.{name}]\nkind = "redis"\nenvironment = "{environment}"\nurl = "{url}"\n\n'
+    path.write_text(toml)
+    return names
+
+
+def answers_within(server: RedisServer, seconds: float) -> bool:
+    client = redis.Redis(
+        host=server.host, port=server.port, socket_timeout=seconds, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        return bool(client.ping())
+    except redis.TimeoutError:
+        return False
+    finally:
+        client.close()
+
+
+async def approve(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    return types.ElicitResult(action="accept", content={"approve": True})
+
+
+@pytest.mark.slow
+async def test_after_sigkill_of_serve_and_its_wardens_recover_frees_every_shared_resource(
+    tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase, own_redis: RedisServer
+) -> None:
+    for seed in range(KILL_RUNS):
+        rng = random.Random(seed)
+        config, pid_file = tmp_path / f"chaos{seed}.toml", tmp_path / f"serve{seed}.pid"
+        first, second = shared_config(config, own_postgres, own_redis, rng)
+        async with Client(
+            serve_params(state_dir, pid_file, config), mode="legacy", elicitation_callback=approve
+        ) as client:  # type: ignore[arg-type]
+            ids = {name: await baselined(client, name, rng) for name in (first, second, "cache")}
+            result_data(await call_inject(client, ids[first], first))
+            refused = await call_inject(client, ids[second], second)
+            assert refused.is_error and ids[first] in result_text(refused), result_text(refused)
+            result_data(await call_inject(client, ids["cache"], "cache"))  # a person approved it
+            assert blocked(own_postgres.database)
+            os.kill(server_pid(pid_file), signal.SIGKILL)
+        journal = Journal(f"sqlite:///{state_dir / 'journal.sqlite3'}")
+        if rng.random() < 0.5 or seed == 0:  # the dead-man switches die too: recover alone must do it all
+            for experiment_id in (ids[first], ids["cache"]):
+                for event in journal.events(experiment_id, ["faults_injected"]):
+                    with contextlib.suppress(ProcessLookupError, TypeError):
+                        os.kill(int(event.data["warden_pid"]), signal.SIGKILL)
+            for fault in journal.faults(ids[first]):
+                kill_matching(str(fault.record["fields"]["warden_tag"]))
+        journal.close()
+        assert blocked(own_postgres.database), "the fault outlived the server, as it should until recovered"
+        done = subprocess.run(
+            [sys.executable, "-m", "chaos_mcp.cli", "--config", str(config), "recover"],
+            env={**os.environ, "CHAOS_MCP_STATE_DIR": str(state_dir)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert not blocked(own_postgres.database)
+        assert answers_within(own_redis, 0.2)
+        journal = Journal(f"sqlite:///{state_dir / 'journal.sqlite3'}")
+        assert journal.active_faults() == [] and journal.holds() == {}
+        assert not journal.list_experiments(state="injected")
+        journal.close()
+
+
+async def baselined(client: Client, name: str, rng: random.Random) -> str:
+    plan = {
+        "experiment_type": "infrastructure",
+        "target_component": name,
+        "scenario": "redis_timeout" if name == "cache" else "db_connection_loss",
+        "parameters": {"mode": rng.choice(["ALL", "WRITE"])} if name == "cache" else {},
+        "hypothesis": f"When {name} fails, the application should degrade gracefully and recover.",
+        "environment": "test",
+        "blast_radius": {"scope": f"{name} only", "targets": [name]},
+        "duration": "60s",
+        "rollback_plan": ["Revert the fault", "Verify the service answers normally"],
+    }
+    experiment_id = result_data(await client.call_tool("design_experiment", plan))["experiment_id"]
+    result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
+    return str(experiment_id)
+
+
+async def call_inject(client: Client, experiment_id: str, name: str) -> Any:
+    return await client.call_tool(
+        "inject_failure", {"experiment_id": experiment_id, "environment": "test", "target_component": name}
+    )
