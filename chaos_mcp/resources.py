@@ -32,7 +32,6 @@ from chaos_mcp.faults.base import Reach
 from chaos_mcp.secrets import redact_text, secrets_in_url
 
 TIMEOUT = 2.0
-HOLD_PREFIX = "resource:"
 
 
 @dataclass(frozen=True)

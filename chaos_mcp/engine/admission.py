@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from chaos_mcp.contract import ExperimentDesign
 from chaos_mcp.engine.errors import EngineError
 from chaos_mcp.engine.footprint import Footprint, footprint
-from chaos_mcp.engine.journal import ExperimentRow
+from chaos_mcp.engine.journal import RESOURCE_PREFIX, ExperimentRow
 from chaos_mcp.engine.lifecycle import State, require
 from chaos_mcp.engine.policy import Approver, Escalation, PolicyRefusal, escalations, require_approval
-from chaos_mcp.resources import HOLD_PREFIX, overlaps
+from chaos_mcp.resources import overlaps
 from chaos_mcp.scenarios.base import scenarios
 
 if TYPE_CHECKING:
@@ -147,24 +147,25 @@ def check_capacity(engine: Engine) -> None:
 def take_targets(engine: Engine, experiment_id: str, design: ExperimentDesign, touched: Footprint) -> None:
     """Take every target of the blast radius and every resource the faults act on, or none."""
     names = list(dict.fromkeys([design.target_component, *design.blast_radius.targets]))
-    keys = names + [HOLD_PREFIX + r.key for r in touched.resources]
+    keys = names + [RESOURCE_PREFIX + r.key for r in touched.resources]
     conflict = engine.journal.acquire_holds(keys, experiment_id)
     if conflict is None:
         return
     held, holder = conflict
     row = engine.journal.get_experiment(holder)
     via = f" (target {row.target!r})" if row is not None else ""
-    if not held.startswith(HOLD_PREFIX):
+    if not held.startswith(RESOURCE_PREFIX):
         raise EngineError(
             f"target {held!r} is held by experiment {holder}, which is still active; "
             "roll it back (or abort_all) first. One active experiment per target."
         )
-    key = held.removeprefix(HOLD_PREFIX)
+    key = held.removeprefix(RESOURCE_PREFIX)
     mine = next(r for r in touched.resources if overlaps(r.key, key))
     what = f"part of {mine.label} is" if key.startswith(mine.key + "/") else f"{mine.label} is"
     wider = " on what contains it (a whole server, or the database)" if mine.key.startswith(key + "/") else ""
     raise EngineError(
-        f"{what} already under a fault of experiment {holder}{via}{wider}, which is still active; "
-        "roll it back (or abort_all) first. Faults of different experiments never act on one resource, "
-        "whatever the targets are called. Nothing was injected."
+        f"{what} already under a fault of experiment {holder}{via}{wider}, which is still in force; "
+        "roll it back (or abort_all; `chaos-mcp recover` if its revert failed) first. Faults of "
+        "different experiments never act on one resource, whatever the targets are called. Nothing "
+        "was injected."
     )

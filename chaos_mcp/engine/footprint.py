@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 from chaos_mcp.config import Settings
 from chaos_mcp.contract import ExperimentDesign
 from chaos_mcp.engine.errors import EngineError
-from chaos_mcp.engine.journal import Journal
+from chaos_mcp.engine.journal import RESOURCE_PREFIX, Journal
 from chaos_mcp.engine.policy import Escalation, neighbour_escalations
 from chaos_mcp.faults.base import FaultError, Reach
 from chaos_mcp.resources import (
-    HOLD_PREFIX,
     Identity,
     Resource,
     identify,
@@ -127,8 +126,8 @@ def held_by_another(journal: Journal, settings: Settings, name: str, reach: Reac
     for key, holder in journal.holds().items():
         if (
             holder != experiment_id
-            and key.startswith(HOLD_PREFIX)
-            and overlaps(key.removeprefix(HOLD_PREFIX), resource.key)
+            and key.startswith(RESOURCE_PREFIX)
+            and overlaps(key.removeprefix(RESOURCE_PREFIX), resource.key)
         ):
             row = journal.get_experiment(holder)
             via = f" (target {row.target!r})" if row is not None else ""

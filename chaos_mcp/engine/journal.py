@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS control (
 """
 
 ACTIVE_FAULT_STATUSES = ("pending", "injected")
+IN_FORCE_STATUSES = ("pending", "injected", "revert_failed")
+RESOURCE_PREFIX = "resource:"
+"""Hold keys of physical resources (chaos_mcp.resources) start with this; target names cannot."""
 INACTIVE_STATES = ("aborted", "rolled_back", "reported", "failed")
 
 
@@ -383,11 +386,19 @@ class Journal:
             others = self._db.query(
                 "SELECT target, experiment_id FROM holds WHERE experiment_id <> ?", (experiment_id,)
             )
+            stale: set[str] = set()
             for key in keys:
                 for row in others:
-                    held = str(row["target"])
-                    if held == key or held.startswith(key + "/") or key.startswith(held + "/"):
-                        return held, str(row["experiment_id"])
+                    held, holder = str(row["target"]), str(row["experiment_id"])
+                    if holder in stale or not (
+                        held == key or held.startswith(key + "/") or key.startswith(held + "/")
+                    ):
+                        continue
+                    if not self._stale(holder):
+                        return held, holder
+                    stale.add(holder)
+            for holder in stale:
+                self._db.execute("DELETE FROM holds WHERE experiment_id = ?", (holder,))
             mine = {
                 r["target"]
                 for r in self._db.query("SELECT target FROM holds WHERE experiment_id = ?", (experiment_id,))
@@ -401,11 +412,37 @@ class Journal:
         return None
 
     def release_hold(self, target: str, experiment_id: str) -> None:
+        if target.startswith(RESOURCE_PREFIX) and self._in_force(experiment_id):
+            return  # see release_holds_of
         self._db.execute("DELETE FROM holds WHERE target = ? AND experiment_id = ?", (target, experiment_id))
 
     def release_holds_of(self, experiment_id: str) -> None:
-        """Nothing of this experiment is active any more: its targets are free."""
+        """The experiment is over: its targets are free, and so are its resources, unless one of its
+        faults is still in force (a revert that failed). Another experiment's fault there would take
+        this fault's effect for the original state and "restore" it for good (issue 13, finding 1);
+        once the fault is reverted (recover, abort), the next experiment that wants it clears the hold.
+        """
+        if self._in_force(experiment_id):
+            self._db.execute(
+                "DELETE FROM holds WHERE experiment_id = ? AND target NOT LIKE ?",
+                (experiment_id, RESOURCE_PREFIX + "%"),
+            )
+            return
         self._db.execute("DELETE FROM holds WHERE experiment_id = ?", (experiment_id,))
+
+    def _in_force(self, experiment_id: str) -> bool:
+        marks = ", ".join("?" for _ in IN_FORCE_STATUSES)
+        rows = self._db.query(
+            f"SELECT count(*) AS n FROM faults WHERE experiment_id = ? AND status IN ({marks})",
+            (experiment_id, *IN_FORCE_STATUSES),
+        )
+        return bool(rows and int(rows[0]["n"]))
+
+    def _stale(self, holder: str) -> bool:
+        """A hold whose experiment is over and whose faults are all reverted."""
+        rows = self._db.query("SELECT state FROM experiments WHERE id = ?", (holder,))
+        over = not rows or str(rows[0]["state"]) in INACTIVE_STATES
+        return over and not self._in_force(holder)
 
     def holds(self) -> dict[str, str]:
         return {r["target"]: r["experiment_id"] for r in self._db.query("SELECT * FROM holds", ())}

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from chaos_mcp.engine.journal import Journal
+from chaos_mcp.engine.journal import ExperimentRow, Journal
 from tests.fixtures.services import PostgresDatabase
 
 SERVER, DB0, DB1 = "resource:redis:abc", "resource:redis:abc/db:0", "resource:redis:abc/db:1"
+
+
+def injected(journal: Journal, *experiment_ids: str) -> Journal:
+    """Experiments that are injected (holds of experiments that are over are cleared when in the way)."""
+    for experiment_id in experiment_ids:
+        now = time.time()
+        journal.create_experiment(ExperimentRow(experiment_id, "t", "test", "s", "injected", now, now, {}))
+    return journal
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -24,7 +33,7 @@ def journal_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_a_database_and_the_server_that_contains_it_cannot_be_held_by_two_experiments(
     journal_url: str,
 ) -> None:
-    journal = Journal(journal_url)
+    journal = injected(Journal(journal_url), "e1", "e2", "e3", "e4")
     assert journal.acquire_holds([DB0], "e1") is None
     assert journal.acquire_holds([SERVER], "e2") == (DB0, "e1")
     assert journal.acquire_holds([DB0], "e2") == (DB0, "e1")
@@ -38,7 +47,7 @@ def test_a_database_and_the_server_that_contains_it_cannot_be_held_by_two_experi
 
 
 def test_faults_of_one_experiment_may_share_a_resource_and_a_refusal_takes_nothing(journal_url: str) -> None:
-    journal = Journal(journal_url)
+    journal = injected(Journal(journal_url), "e1", "e2")
     assert journal.acquire_holds(["db", SERVER, DB0], "e1") is None
     assert journal.acquire_holds([DB0, SERVER], "e1") is None  # taking them again is fine
     assert journal.acquire_holds(["other", DB1], "e2") == (SERVER, "e1")
@@ -47,7 +56,7 @@ def test_faults_of_one_experiment_may_share_a_resource_and_a_refusal_takes_nothi
 
 
 def test_a_key_that_only_starts_like_another_does_not_overlap(journal_url: str) -> None:
-    journal = Journal(journal_url)
+    journal = injected(Journal(journal_url), "e1", "e2")
     assert journal.acquire_holds(["resource:pg:12/db:1"], "e1") is None
     assert journal.acquire_holds(["resource:pg:12/db:10", "resource:pg:1"], "e2") is None
     journal.close()
@@ -56,6 +65,7 @@ def test_a_key_that_only_starts_like_another_does_not_overlap(journal_url: str) 
 def race(url: str, round_: int) -> list[object]:
     """Two journals (as two servers would hold) take a server and one of its databases at once."""
     journals = [Journal(url), Journal(url)]
+    injected(journals[0], f"r{round_}-0", f"r{round_}-1")
     start = threading.Barrier(2)
     results: dict[int, object] = {}
     wanted = [[f"{SERVER}{round_}"], [f"{SERVER}{round_}/db:0"]]
@@ -82,3 +92,18 @@ def test_two_journals_racing_for_overlapping_resources_let_exactly_one_win(
     for round_ in range(10):
         results = race(url, round_)
         assert sorted(r is None for r in results) == [False, True], results
+
+
+def test_a_resource_stays_held_while_a_fault_whose_revert_failed_is_in_force(journal_url: str) -> None:
+    journal = injected(Journal(journal_url), "e1", "e2")
+    journal.write_ahead("e1-f0", "e1", 0, {"kind": "postgres.block_connections"}, time.time() + 60)
+    journal.set_fault_status("e1-f0", "revert_failed")
+    assert journal.acquire_holds(["db", DB0], "e1") is None
+    assert journal.transition("e1", ["injected"], "aborted", {})  # the experiment is over …
+    assert journal.holds() == {DB0: "e1"}  # … its target is free, the database is not
+    journal.release_hold(DB0, "e1")  # what recover does with holds of experiments that are over
+    assert journal.acquire_holds(["db", DB0], "e2") == (DB0, "e1")
+    journal.set_fault_status("e1-f0", "reverted")  # recover retried it, and it worked
+    assert journal.acquire_holds(["db", DB0], "e2") is None
+    assert journal.holds() == {"db": "e2", DB0: "e2"}
+    journal.close()
