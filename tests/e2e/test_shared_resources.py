@@ -8,6 +8,7 @@ Redis client on the production side timing its own PINGs, never the server's boo
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -128,6 +129,9 @@ async def test_two_databases_on_one_cluster_take_database_faults_side_by_side_an
         assert listed["orders"]["identified_by"] == "system_identifier"
         assert listed["orders"]["resource"] != listed["billing"]["resource"]
         assert listed["plan"]["shares_instance_with"] == []
+        resource = await client.read_resource("chaos://targets")
+        shown = {t["name"]: t for t in json.loads(resource.contents[0].text)["targets"]}  # type: ignore[union-attr]
+        assert shown["orders"]["shares_instance_with"] == ["billing"]
 
         # Blocking one database is not instance-wide: the neighbour of another environment is not
         # asked about, and a second experiment on the other database is not held up.
