@@ -106,6 +106,7 @@ class Engine:
             },
             "duration_s": design.duration_s,
             "faults": [f.describe() for f in faults],
+            "reach": sorted({f.reach for f in faults}),  # "instance": a person may be asked at inject time
             "automatic_revert": scenario.automatic_revert,
             "steady_state": [c.text() for c in self.measurer.steady_state_criteria(design)],
             "success_criteria": [c.text() for c in design.success_criteria],

@@ -218,6 +218,8 @@ async def test_a_pause_of_a_test_redis_that_also_serves_production_is_refused_wi
         listed = {t["name"]: t for t in result_data(await client.call_tool("list_targets", {}))["targets"]}
         assert listed["cache"]["shares_instance_with"] == ["prod"]
         assert listed["cache"]["identified_by"] == "run_id"
+        plan = result_data(await client.call_tool("design_experiment", design("cache", "redis_timeout")))
+        assert plan["reach"] == ["instance"]
         experiment_id = await baselined(client, "cache", "redis_timeout")
         with witness.watching():
             witness.wait_for_pings(5)
