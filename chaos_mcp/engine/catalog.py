@@ -8,7 +8,8 @@ import anyio
 
 from chaos_mcp.config import ScheduleTarget, Settings
 from chaos_mcp.engine.core import EngineError
-from chaos_mcp.resources import Identity, identify_all, sharing
+from chaos_mcp.engine.journal import RESOURCE_PREFIX
+from chaos_mcp.resources import Identity, identify_all, overlaps, sharing
 from chaos_mcp.scenarios.base import scenarios
 from chaos_mcp.secrets import redact_url
 
@@ -36,12 +37,24 @@ def targets(
         }
         if identities is not None:
             entry |= _identity(identities[name], shared[name])
+            entry["busy_with"] = entry["busy_with"] or _held_through(identities[name], holds)
         for attr in ("dsn", "url", "base_url"):
             value = getattr(target, attr, None)
             if value:
                 entry[attr] = redact_url(value)
         result.append(entry)
     return result
+
+
+def _held_through(identity: Identity, holds: dict[str, str]) -> str | None:
+    """The experiment whose fault reaches this target through what it physically is (another name for
+    its database, or its whole server), if any."""
+    mine = [key for key in (identity.database, identity.listener, identity.working_copy) if key]
+    for held, experiment_id in holds.items():
+        key = held.removeprefix(RESOURCE_PREFIX)
+        if held.startswith(RESOURCE_PREFIX) and any(overlaps(key, own) for own in mine):
+            return experiment_id
+    return None
 
 
 def _identity(identity: Identity, shares: list[str]) -> dict[str, Any]:

@@ -95,6 +95,8 @@ async def test_a_second_name_for_a_blocked_database_is_refused_naming_the_experi
         result_data(await inject(client, first, "dbkv"))
         assert not allows_connections(own_postgres)
 
+        listed = {t["name"]: t for t in result_data(await client.call_tool("list_targets", {}))["targets"]}
+        assert listed["dbenc"]["busy_with"] == first  # the other name is busy through its database
         refused = await inject(client, second, "dbenc")
         text = result_text(refused)
         assert refused.is_error and first in text and "already under a fault" in text, text
