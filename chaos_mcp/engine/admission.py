@@ -150,6 +150,10 @@ def take_targets(engine: Engine, experiment_id: str, design: ExperimentDesign, t
     keys = names + [RESOURCE_PREFIX + r.key for r in touched.resources]
     conflict = engine.journal.acquire_holds(keys, experiment_id)
     if conflict is None:
+        if touched.resources:
+            engine.journal.append(
+                experiment_id, "resources_held", {"resources": [r.label for r in touched.resources]}
+            )
         return
     held, holder = conflict
     row = engine.journal.get_experiment(holder)

@@ -102,6 +102,9 @@ async def test_a_second_name_for_a_blocked_database_is_refused_naming_the_experi
         assert refused.is_error and first in text and "already under a fault" in text, text
         record = result_data(await client.call_tool("get_experiment", {"experiment_id": second}))
         assert record["state"] == "baselined" and record["faults"] == []
+        record = result_data(await client.call_tool("get_experiment", {"experiment_id": first}))
+        held = [e["data"]["resources"] for e in record["events"] if e["kind"] == "resources_held"]
+        assert held and own_postgres.database in held[0][0]
 
         rollback = result_data(await client.call_tool("rollback", {"experiment_id": first}))
         assert rollback["status"] == "COMPLETE", rollback
