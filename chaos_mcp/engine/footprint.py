@@ -28,6 +28,7 @@ from chaos_mcp.resources import (
     overlaps,
     resource_for,
 )
+from chaos_mcp.secrets import redact_text
 
 if TYPE_CHECKING:
     from chaos_mcp.engine.core import Engine
@@ -84,8 +85,9 @@ _KEPT = "identity:"
 
 
 def _digest(settings: Settings, name: str) -> str:
-    """Changes whenever the target's configuration does (a hash: no secret is stored)."""
-    text = settings.targets[name].model_dump_json()
+    """Changes whenever the target's configuration does; passwords are masked before hashing, so the
+    journal holds nothing a password could be guessed back from."""
+    text = redact_text(settings.targets[name].model_dump_json(), settings.secrets())
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
