@@ -198,11 +198,15 @@ async def _postgres(name: str, dsn: str, database: str) -> Identity:
 async def _cluster_id(conn: Any) -> tuple[str, str]:
     """The cluster's own identifier, from the strongest source this role may read.
 
-    1. pg_control_system().system_identifier: fixed at initdb, the same through every address.
-    2. data_directory + port (needs pg_read_all_settings): unique on one host.
-    3. the server's address, port and start time: what an unprivileged role can always see; two
-       paths to one cluster (socket vs TCP) then may not match, which errs on the side of two
-       clusters, so it is the last resort.
+    1. pg_control_system().system_identifier: fixed at initdb, the same through every address and
+       for every role (PUBLIC may call it unless an administrator revoked that).
+    2. data_directory + port (needs pg_read_all_settings): one cluster on one host; two hosts with
+       the same path and port would look like one cluster, which only asks a person more often.
+    3. port + postmaster start time: what any role can read, the same through a socket or TCP, but
+       new after a restart.
+    Roles that reach one cluster through different sources get different keys, so the operator's
+    admin DSNs should be able to call pg_control_system() (the default); list_targets shows the
+    source as `identified_by`.
     """
     import psycopg
 
@@ -221,12 +225,9 @@ async def _cluster_id(conn: Any) -> tuple[str, str]:
         return _digest(str(row[0])), "data_directory"
     except psycopg.errors.InsufficientPrivilege:
         pass
-    cursor = await conn.execute(
-        "SELECT coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port') || '@'"
-        " || pg_postmaster_start_time()::text"
-    )
+    cursor = await conn.execute("SELECT current_setting('port') || '@' || pg_postmaster_start_time()::text")
     row = await cursor.fetchone()
-    return _digest(str(row[0])), "server_address"
+    return _digest(str(row[0])), "start_time"
 
 
 async def _redis(name: str, url: str) -> Identity:

@@ -80,3 +80,21 @@ async def test_an_unreachable_target_is_unknown_with_a_reason_and_without_its_pa
         assert "hunter2secret" not in found[name].unknown and "pa55word-x" not in found[name].unknown
         with pytest.raises(LookupError):
             resource_for(found[name], "instance")
+
+
+async def test_a_role_that_may_not_read_the_system_identifier_falls_back_to_what_it_may_read(
+    state_dir: Path, postgres_factory: Any
+) -> None:
+    first, second = postgres_factory(), postgres_factory()
+    with psycopg.connect(first.admin_dsn, autocommit=True) as conn:  # pg_proc is per database
+        conn.execute("REVOKE EXECUTE ON FUNCTION pg_control_system() FROM PUBLIC")
+    # The app role's own database is `first`, so identity is asked there, where it may not call it.
+    dsn = first.app_dsn
+    toml = "".join(
+        f'[targets.{name}]\nkind = "postgres"\nenvironment = "test"\n'
+        f'dsn = "{dsn.replace("127.0.0.1", host)}"\ndatabase = "{second.database}"\n'
+        for name, host in (("a", "127.0.0.1"), ("b", "localhost"))
+    )
+    found = await identify_all(settings(toml))
+    assert found["a"].how == found["b"].how == "start_time"
+    assert found["a"].database is not None and found["a"].database == found["b"].database
