@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS control (
 """
 
 ACTIVE_FAULT_STATUSES = ("pending", "injected")
+IN_FORCE_STATUSES = ("pending", "injected", "revert_failed")
+"""A fault in one of these may still act on the system: its revert is owed (and retried)."""
 INACTIVE_STATES = ("aborted", "rolled_back", "reported", "failed")
 
 
@@ -313,13 +315,20 @@ class Journal:
 
     # ---- write-ahead fault records
     def write_ahead(
-        self, fault_id: str, experiment_id: str, position: int, record: dict[str, Any], deadline: float
+        self,
+        fault_id: str,
+        experiment_id: str,
+        position: int,
+        record: dict[str, Any],
+        deadline: float,
+        status: str = "pending",
     ) -> None:
+        """`status` is 'pending' before inject(), or 'not_injected' for a fault refused in prepare()."""
         with self._db.transaction():
             self._db.execute(
                 "INSERT INTO faults (id, experiment_id, position, record, status, deadline, updated_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                (fault_id, experiment_id, position, json.dumps(record), deadline, time.time()),
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (fault_id, experiment_id, position, json.dumps(record), status, deadline, time.time()),
             )
             self._append(
                 experiment_id, "fault_written_ahead", {"fault_id": fault_id, "kind": record.get("kind")}
@@ -341,6 +350,15 @@ class Journal:
             "SELECT * FROM faults WHERE status IN ('pending', 'injected') ORDER BY updated_at", ()
         )
         return [_fault(r) for r in rows]
+
+    def faults_with_status(self, statuses: Sequence[str], since: float | None = None) -> list[FaultRow]:
+        """Faults in any of `statuses` (last changed at or after `since`, when given)."""
+        marks = ", ".join("?" for _ in statuses)
+        sql, params = f"SELECT * FROM faults WHERE status IN ({marks})", list[Any](statuses)
+        if since is not None:
+            sql += " AND updated_at >= ?"
+            params.append(since)
+        return [_fault(r) for r in self._db.query(sql + " ORDER BY updated_at", params)]
 
     # ---- one active experiment per target
     def acquire_hold(self, target: str, experiment_id: str) -> str | None:

@@ -98,12 +98,20 @@ def rollback_status(view: ExperimentView) -> dict[str, Any]:
             "steps": data.get("steps", []),
             "recovery": data.get("recovery") or {},
             "integrity": data.get("integrity") or {},
-            "note": "",
+            "note": str(data.get("note", "")),
         }
     failed = view.last("failed")
     if failed is not None and "reverted" in failed.data:
         steps = failed.data["reverted"]
         bad = any(s.get("status") == "FAILED" for s in steps)
+        if all(s.get("status") == "NOT_INJECTED" for s in steps):
+            return {
+                "status": "COMPLETE",
+                "steps": steps,
+                "recovery": {},
+                "integrity": {},
+                "note": "nothing was injected: the fault was refused before it changed anything",
+            }
         return {
             "status": "FAILED" if bad else "COMPLETE",
             "steps": steps,

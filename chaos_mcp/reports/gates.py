@@ -27,6 +27,8 @@ def rollback_complete(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool
     steps = rollback["steps"]
     ok = [s for s in steps if s.get("status") == "COMPLETE"]
     recovery = rollback.get("recovery") or {}
+    if steps and all(s.get("status") == "NOT_INJECTED" for s in steps):
+        return rollback["status"] == "COMPLETE", "nothing was injected (refused before any change)"
     text = f"{len(ok)}/{len(steps)} fault(s) reverted and verified gone"
     if recovery.get("recovered"):
         text += f"; steady state back {format_duration(recovery['recovery_time_s'])} after the revert"
