@@ -1,0 +1,237 @@
+"""What the journal says is what is true (issue 13, findings 1, 3 and 11 on the recover side).
+
+Real PostgreSQL databases of the test's own; `chaos-mcp recover` and `abort` run as real
+processes where their exit status matters; every "unchanged" is checked with a query of the
+test's own, never with the fault's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from chaos_mcp.config import Settings, parse_settings
+from chaos_mcp.data.schema import migrate, seed
+from chaos_mcp.engine.core import Engine, EngineError
+from chaos_mcp.reports.render import generate_report
+from chaos_mcp.schedule.synthetic import generate
+from tests.fixtures.services import SHARED_POSTGRES, PostgresDatabase
+from tests.helpers import kill_matching
+
+pytestmark = pytest.mark.anyio
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def seeded(own_postgres: PostgresDatabase) -> PostgresDatabase:
+    migrate(own_postgres.app_dsn)
+    seed(own_postgres.app_dsn, generate(seed=7))
+    return own_postgres
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "state"
+    path.mkdir()
+    monkeypatch.setenv("CHAOS_MCP_STATE_DIR", str(path))
+    yield path
+    kill_matching(f"chaos_mcp.engine.warden sqlite:///{path}")  # only the wardens of this test's journal
+
+
+def write_config(state: Path, targets: str) -> tuple[Path, Settings]:
+    text = (
+        f'[journal]\nurl = "sqlite:///{state / "journal.sqlite3"}"\n\n[policy]\ndata_mutation = "allow"\n\n'
+    )
+    path = state / "chaos.toml"
+    path.write_text(text + targets)
+    return path, parse_settings(text + targets, source=str(path))
+
+
+def schedule_target(database: PostgresDatabase, mapping: str = "{}") -> str:
+    return (
+        f'[targets.scheduledb]\nkind = "schedule"\nenvironment = "test"\nsource = "postgres"\n'
+        f'dsn = "{database.app_dsn}"\nmapping = {mapping}\n'
+    )
+
+
+def cli(config: Path, state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHAOS_MCP_STATE_DIR": str(state), "PYTHONPATH": str(REPO)}
+    env.pop("CHAOS_MCP_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "chaos_mcp.cli", "--config", str(config), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def credentials_digest(database: PostgresDatabase) -> tuple[int, str]:
+    """The credentials table, by an independent query as the superuser."""
+    with psycopg.connect(database.admin_dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*), coalesce(md5(string_agg(c::text, '|' ORDER BY c.id)), '') FROM credentials c"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
+
+
+def admin(database: PostgresDatabase, statement: sql.Composable | str) -> None:
+    with psycopg.connect(database.admin_dsn, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def data_design(scenario: str = "missing_credential", **parameters: Any) -> dict[str, Any]:
+    return {
+        "experiment_type": "data",
+        "target_component": "scheduledb",
+        "scenario": scenario,
+        "hypothesis": "When a credential disappears, the scheduling system should flag the assignments.",
+        "environment": "test",
+        "blast_radius": {"scope": "test schedule database, 1 row", "targets": ["scheduledb"], "max_rows": 1},
+        "duration": "60s",
+        "rollback_plan": ["Restore the row images", "Verify the checksums"],
+        "parameters": {"rows": 1, "kinds": ["removed"], **parameters},
+    }
+
+
+async def baselined(engine: Engine, design: dict[str, Any]) -> str:
+    experiment_id = str(engine.design(design)["experiment_id"])
+    await engine.measure(experiment_id)
+    return experiment_id
+
+
+async def test_a_data_fault_through_a_view_it_could_not_restore_is_refused_before_any_row_changes(
+    state: Path, seeded: PostgresDatabase
+) -> None:
+    """Finding 11: the credentials reached through a view with a computed column (DELETE works, the
+    INSERT that would restore a removed row does not)."""
+    with psycopg.connect(seeded.app_dsn, autocommit=True) as app:
+        app.execute(
+            "CREATE VIEW person_certifications AS "
+            "SELECT id, person_id, name, expires, upper(name) AS label FROM credentials"
+        )
+    before = credentials_digest(seeded)
+    mapping = '{ credentials = { table = "person_certifications" } }'
+    _config, settings = write_config(state, schedule_target(seeded, mapping))
+    async with Engine.running(settings) as engine:
+        experiment_id = await baselined(engine, data_design())
+        with pytest.raises(EngineError) as refused:
+            await engine.inject(experiment_id, "test", "scheduledb")
+        message = str(refused.value)
+        assert "refused before anything was changed" in message and "label" in message, message
+        assert seeded.password not in message
+        shown = engine.get(experiment_id)
+        assert shown["state"] == "failed"
+        assert [f["status"] for f in shown["faults"]] == ["not_injected"]
+        assert shown["faults_in_force"] == [] and shown["revert_failed"] == []
+        rollback = await engine.rollback(experiment_id)
+        assert rollback["status"] == "COMPLETE"
+        assert [s["status"] for s in rollback["steps"]] == ["NOT_INJECTED"]
+        assert "nothing was injected" in rollback["note"], rollback
+        assert "already reverted" not in str(rollback) and "verified gone" not in str(rollback)
+        report = generate_report(engine, experiment_id, None, None, "markdown")["markdown"]
+    assert "nothing was injected" in report and "verified gone" not in report
+    assert credentials_digest(seeded) == before
+
+
+async def test_a_revert_that_fails_stays_in_force_until_recover_retries_it_after_the_cause_is_fixed(
+    state: Path, seeded: PostgresDatabase
+) -> None:
+    before = credentials_digest(seeded)
+    config, settings = write_config(state, schedule_target(seeded))
+    async with Engine.running(settings) as engine:
+        experiment_id = await baselined(engine, data_design())
+        await engine.inject(experiment_id, "test", "scheduledb")
+        assert credentials_digest(seeded)[0] == before[0] - 1
+        revoke = sql.SQL("REVOKE INSERT ON credentials FROM {}").format(sql.Identifier(seeded.role))
+        admin(seeded, revoke)  # the restore of the removed row now cannot run
+        rollback = await engine.rollback(experiment_id)
+        fault_id = f"{experiment_id}-f0"
+        assert rollback["status"] == "FAILED"
+        assert [s["status"] for s in rollback["steps"]] == ["FAILED"]
+        assert "InsufficientPrivilege" in rollback["steps"][0]["detail"]
+        assert rollback["recovery"]["recovered"] is False and "still in force" in rollback["recovery"]["why"]
+        shown = engine.get(experiment_id)
+        assert shown["faults_in_force"] == [fault_id] and shown["revert_failed"] == [fault_id]
+        assert "chaos-mcp recover" in shown["warning"]
+        listed = {e["experiment_id"]: e for e in engine.list()}
+        assert listed[experiment_id]["revert_failed"] == [fault_id]
+        report = generate_report(engine, experiment_id, None, None, "markdown")["markdown"]
+        assert not re.search(r"back (after )?\d", report) and "still in force" in report, report
+
+    aborted = cli(config, state, "abort", "--reason", "test")  # the kill switch retries it too
+    assert aborted.returncode == 1, aborted.stdout + aborted.stderr
+    assert f"IN FORCE {fault_id}" in aborted.stdout
+    still = cli(config, state, "recover")
+    assert still.returncode == 1, still.stdout + still.stderr
+    assert f"IN FORCE {fault_id}" in still.stdout and "1 still in force" in still.stdout
+    assert "chaos-mcp recover" in still.stdout and seeded.password not in still.stdout + still.stderr
+    assert credentials_digest(seeded)[0] == before[0] - 1
+
+    grant = sql.SQL("GRANT INSERT ON credentials TO {}").format(sql.Identifier(seeded.role))
+    admin(seeded, grant)
+    fixed = cli(config, state, "recover")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "recovered 1 fault(s)" in fixed.stdout and "0 still in force" in fixed.stdout
+    assert credentials_digest(seeded) == before
+    async with Engine.running(settings) as engine:
+        assert engine.get(experiment_id)["faults_in_force"] == []
+
+
+async def test_a_fault_the_journal_calls_reverted_but_in_effect_again_is_found_and_reverted_by_recover(
+    state: Path, own_postgres: PostgresDatabase
+) -> None:
+    def allowed() -> bool:
+        with psycopg.connect(SHARED_POSTGRES) as conn:
+            row = conn.execute(
+                "SELECT datallowconn FROM pg_database WHERE datname = %s", (own_postgres.database,)
+            ).fetchone()
+        assert row is not None
+        return bool(row[0])
+
+    target = f'[targets.db]\nkind = "postgres"\nenvironment = "test"\ndsn = "{own_postgres.admin_dsn}"\n'
+    config, settings = write_config(state, target)
+    design = {
+        "experiment_type": "infrastructure",
+        "target_component": "db",
+        "scenario": "db_connection_loss",
+        "hypothesis": "When the database refuses connections, the application should recover after.",
+        "environment": "test",
+        "blast_radius": {"scope": "test database only", "targets": ["db"]},
+        "duration": "60s",
+        "rollback_plan": ["Allow connections again", "Verify the database answers"],
+    }
+    async with Engine.running(settings) as engine:
+        experiment_id = await baselined(engine, design)
+        await engine.inject(experiment_id, "test", "db")
+        assert not allowed()
+        rollback = await engine.rollback(experiment_id)
+        assert rollback["status"] == "COMPLETE", rollback
+    assert allowed()
+    quiet = cli(config, state, "recover")  # nothing to do: the journal and the system agree
+    assert quiet.returncode == 0 and "recovered 0 fault(s)" in quiet.stdout, quiet.stdout + quiet.stderr
+
+    with psycopg.connect(SHARED_POSTGRES, autocommit=True) as conn:  # by hand, behind the journal's back
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+                sql.Identifier(own_postgres.database)
+            )
+        )
+    found = cli(config, state, "recover")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "recovered 1 fault(s), 1 of them found in effect" in found.stdout, found.stdout
+    assert allowed()
+    async with Engine.running(settings) as engine:
+        kinds = [e["kind"] for e in engine.get(experiment_id)["events"]]
+    assert "fault_found_in_effect" in kinds
