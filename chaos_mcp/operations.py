@@ -28,7 +28,7 @@ async def abort(settings: Settings, reason: str, out: Any) -> int:
 async def abort_if_active(settings: Settings, reason: str) -> None:
     """A signal to the server: the kill switch if anything is injected, a quiet exit otherwise."""
     async with Engine.running(settings) as engine:
-        if engine.journal.active_faults():
+        if owed(engine.journal):
             await engine.abort_all(reason)
 
 
@@ -145,13 +145,24 @@ def is_orphaned(engine: Engine, experiment_id: str, deadline: float) -> bool:
 
 
 async def recover_orphans(settings: Settings) -> int:
-    """What `serve` runs at start: revert faults that no live server owns (past deadline or owner dead)."""
+    """What `serve` runs at start: revert faults that no live server owns (past deadline or owner dead),
+    retry failed reverts, re-verify recently reverted faults; log every fault still in force."""
+    import structlog
+
     async with Engine.running(settings) as engine:
         steps = await _recover(
             engine, lambda e, deadline: is_orphaned(engine, e, deadline), "chaos-mcp serve"
         )
         _free_stale_holds(engine, min_age=60.0)
-        return len(steps)
+    for step in in_force(steps):
+        structlog.get_logger("chaos_mcp.serve").error(
+            "fault_in_force",
+            fault_id=step["fault_id"],
+            experiment_id=step["experiment_id"],
+            description=step["description"],
+            detail=step["detail"],
+        )
+    return len(steps)
 
 
 async def start_proxies(settings: Settings) -> None:

@@ -24,7 +24,9 @@ log = structlog.get_logger("chaos_mcp.revert")
 REVERT_TIMEOUT = 10.0
 RECHECK_WINDOW = 24 * 3600.0
 """How far back `recover` and `serve` re-verify faults the journal calls reverted."""
-SETTLED = ("COMPLETE", "NOT_INJECTED", "UNVERIFIED")
+SETTLED = ("COMPLETE", "PARTIAL", "NOT_INJECTED", "UNVERIFIED")
+"""Step statuses after which none of the fault's own changes act: PARTIAL leaves only rows that someone
+else changed meanwhile (a person decides those), so it is settled, not in force."""
 NOTHING_INJECTED = "nothing was injected: it was refused before it changed anything"
 
 

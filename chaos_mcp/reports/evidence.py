@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaos_mcp.durations import format_duration
-from chaos_mcp.engine.journal import Event
+from chaos_mcp.engine.journal import IN_FORCE_STATUSES, Event
 from chaos_mcp.reports.blast import blast_radius
 from chaos_mcp.reports.findings import findings, no_finding_recommendation
 from chaos_mcp.reports.gates import quality_gates
@@ -127,7 +127,7 @@ def rollback_status(view: ExperimentView) -> dict[str, Any]:
             "integrity": {},
             "note": "nothing was injected",
         }
-    active = [f.id for f in view.faults if f.status in ("pending", "injected")]
+    active = [f.id for f in view.faults if f.status in IN_FORCE_STATUSES]
     return {
         "status": "FAILED" if active else "PARTIAL",
         "steps": [],

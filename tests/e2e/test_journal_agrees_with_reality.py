@@ -235,3 +235,27 @@ async def test_a_fault_the_journal_calls_reverted_but_in_effect_again_is_found_a
     async with Engine.running(settings) as engine:
         kinds = [e["kind"] for e in engine.get(experiment_id)["events"]]
     assert "fault_found_in_effect" in kinds
+
+
+async def test_recovery_is_not_reported_as_reached_while_the_data_differs_from_the_baseline(
+    state: Path, seeded: PostgresDatabase
+) -> None:
+    _config, settings = write_config(state, schedule_target(seeded))
+    design = data_design("corrupt_assignment", kinds=["missing_role"])
+    async with Engine.running(settings) as engine:
+        experiment_id = await baselined(engine, design)
+        await engine.inject(experiment_id, "test", "scheduledb")
+        key = engine.journal.faults(experiment_id)[0].record["fields"]["changes"][0]["key"]
+        with psycopg.connect(seeded.app_dsn, autocommit=True) as app:  # the application fixes it its own way
+            app.execute("UPDATE assignments SET role = 'backup' WHERE id = %s", (int(key),))
+        rollback = await engine.rollback(experiment_id)
+        assert rollback["status"] == "PARTIAL", rollback
+        assert not rollback["integrity"]["intact"]
+        recovery = rollback["recovery"]
+        assert recovery["recovered"] is False and recovery["recovery_time_s"] is None
+        assert "differs from the baseline" in recovery["why"] and "checksum" in recovery["why"]
+        facts = generate_report(engine, experiment_id, None, None, "json")["json"]
+    rows = [r for r in facts["results"] if r["metric"] == "recovery_time"]
+    assert rows and all(r["status"] == "FAIL" for r in rows), rows
+    gate = next(g for g in facts["gates"]["mandatory"] if g["gate"] == "Rollback Complete")
+    assert gate["status"] == "FAIL" and "steady state back" not in gate["evidence"]
