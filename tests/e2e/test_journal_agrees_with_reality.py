@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 from psycopg import sql
@@ -22,6 +23,7 @@ from psycopg import sql
 from chaos_mcp.config import Settings, parse_settings
 from chaos_mcp.data.schema import migrate, seed
 from chaos_mcp.engine.core import Engine, EngineError
+from chaos_mcp.engine.journal import Journal
 from chaos_mcp.reports.render import generate_report
 from chaos_mcp.schedule.synthetic import generate
 from tests.fixtures.services import SHARED_POSTGRES, PostgresDatabase
@@ -259,3 +261,38 @@ async def test_recovery_is_not_reported_as_reached_while_the_data_differs_from_t
     assert rows and all(r["status"] == "FAIL" for r in rows), rows
     gate = next(g for g in facts["gates"]["mandatory"] if g["gate"] == "Rollback Complete")
     assert gate["status"] == "FAIL" and "steady state back" not in gate["evidence"]
+
+
+async def test_the_warden_retries_a_revert_that_failed_at_the_deadline_until_the_cause_is_fixed(
+    state: Path, seeded: PostgresDatabase
+) -> None:
+    before = credentials_digest(seeded)
+    _config, settings = write_config(state, schedule_target(seeded))
+    settings = settings.model_copy(
+        update={"policy": settings.policy.model_copy(update={"on_disconnect": "continue"})}
+    )
+    async with Engine.running(settings) as engine:  # the server goes away; only the warden is left
+        experiment_id = await baselined(engine, data_design() | {"duration": "3s"})
+        await engine.inject(experiment_id, "test", "scheduledb")
+    admin(seeded, sql.SQL("REVOKE INSERT ON credentials FROM {}").format(sql.Identifier(seeded.role)))
+    journal = Journal(settings.journal.resolved_url())
+    try:
+        await wait_for_status(journal, experiment_id, "revert_failed", within=10.0)
+        assert credentials_digest(seeded)[0] == before[0] - 1
+        async with Engine.running(settings) as engine:
+            assert engine.get(experiment_id)["revert_failed"] == [f"{experiment_id}-f0"]
+        admin(seeded, sql.SQL("GRANT INSERT ON credentials TO {}").format(sql.Identifier(seeded.role)))
+        await wait_for_status(journal, experiment_id, "reverted", within=10.0)
+        assert credentials_digest(seeded) == before
+        attempts = [
+            e.data["attempt"] for e in journal.events(experiment_id, ["auto_reverted", "revert_retried"])
+        ]
+        assert attempts[0] == 1 and attempts[-1] > 1
+    finally:
+        journal.close()
+
+
+async def wait_for_status(journal: Journal, experiment_id: str, status: str, within: float) -> None:
+    with anyio.fail_after(within):
+        while [f.status for f in journal.faults(experiment_id)] != [status]:
+            await anyio.sleep(0.1)
