@@ -7,6 +7,7 @@ test's own, never with the fault's bookkeeping.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -103,7 +104,7 @@ def data_design(scenario: str = "missing_credential", **parameters: Any) -> dict
         "blast_radius": {"scope": "test schedule database, 1 row", "targets": ["scheduledb"], "max_rows": 1},
         "duration": "60s",
         "rollback_plan": ["Restore the row images", "Verify the checksums"],
-        "parameters": {"rows": 1, "kinds": ["removed"], **parameters},
+        "parameters": {"rows": 1, "kinds": ["removed"], "seed": 5, **parameters},
     }
 
 
@@ -243,13 +244,17 @@ async def test_recovery_is_not_reported_as_reached_while_the_data_differs_from_t
     state: Path, seeded: PostgresDatabase
 ) -> None:
     _config, settings = write_config(state, schedule_target(seeded))
-    design = data_design("corrupt_assignment", kinds=["missing_role"])
+    # 10s: the recovery measurement is bounded by max(10s, twice the duration)
+    design = data_design("corrupt_assignment", kinds=["missing_role"], seed=3) | {"duration": "10s"}
     async with Engine.running(settings) as engine:
         experiment_id = await baselined(engine, design)
         await engine.inject(experiment_id, "test", "scheduledb")
-        key = engine.journal.faults(experiment_id)[0].record["fields"]["changes"][0]["key"]
-        with psycopg.connect(seeded.app_dsn, autocommit=True) as app:  # the application fixes it its own way
-            app.execute("UPDATE assignments SET role = 'backup' WHERE id = %s", (int(key),))
+        change = engine.journal.faults(experiment_id)[0].record["fields"]["changes"][0]
+        role = json.loads(change["before"])["role"]
+        with psycopg.connect(seeded.app_dsn, autocommit=True) as app:  # the application repairs it its own
+            app.execute(  # way: valid again (steady), yet not the row the baseline had
+                "UPDATE assignments SET role = %s, hours = 1 WHERE id = %s", (role, int(change["key"]))
+            )
         rollback = await engine.rollback(experiment_id)
         assert rollback["status"] == "PARTIAL", rollback
         assert not rollback["integrity"]["intact"]
@@ -296,3 +301,31 @@ async def wait_for_status(journal: Journal, experiment_id: str, status: str, wit
     with anyio.fail_after(within):
         while [f.status for f in journal.faults(experiment_id)] != [status]:
             await anyio.sleep(0.1)
+
+
+async def test_a_fault_whose_injecting_transaction_was_refused_is_journaled_as_not_injected(
+    state: Path, seeded: PostgresDatabase
+) -> None:
+    """The other half of finding 11: refused at inject, yet journaled `reverted` and rolled back as
+    "COMPLETE … already reverted; verified gone"."""
+    with psycopg.connect(seeded.app_dsn, autocommit=True) as app:
+        app.execute(
+            "CREATE FUNCTION no_insert() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'credentials are append-only for auditors'; END $$"
+        )
+        app.execute(
+            "CREATE TRIGGER no_insert BEFORE INSERT ON credentials FOR EACH ROW EXECUTE FUNCTION no_insert()"
+        )
+    before = credentials_digest(seeded)
+    _config, settings = write_config(state, schedule_target(seeded))
+    async with Engine.running(settings) as engine:
+        experiment_id = await baselined(engine, data_design())
+        with pytest.raises(EngineError, match="refused before anything was changed"):
+            await engine.inject(experiment_id, "test", "scheduledb")
+        assert [f.status for f in engine.journal.faults(experiment_id)] == ["not_injected"]
+        refused = engine.journal.events(experiment_id, ["fault_not_injected"])
+        assert [e.data["at"] for e in refused] == ["inject"] and "append-only" in refused[0].data["reason"]
+        rollback = await engine.rollback(experiment_id)
+        assert [s["status"] for s in rollback["steps"]] == ["NOT_INJECTED"]
+        assert "already reverted" not in str(rollback)
+    assert credentials_digest(seeded) == before
