@@ -99,6 +99,16 @@ async def _revert_one(journal: Journal, row: FaultRow) -> dict[str, Any]:
                     return step | {"status": "COMPLETE", "detail": "already reverted; verified gone"}
                 log.warning("fault_in_effect_after_revert", fault_id=row.id)
                 journal.append(row.experiment_id, "fault_found_in_effect", {"fault_id": row.id})
+            elif row.status == "revert_failed" and await _still_in_effect(fault) is False:
+                # Settled outside chaos-mcp since: reverting again could undo what the person did
+                # (a revert restores the state captured before the fault, which may be stale now).
+                journal.set_fault_status(row.id, "reverted")
+                journal.append(row.experiment_id, "fault_reverted", {"fault_id": row.id, "found_gone": True})
+                return step | {
+                    "status": "COMPLETE",
+                    "detail": "an earlier revert had failed; the fault is no longer in effect (settled "
+                    "outside chaos-mcp), verified gone",
+                }
             await fault.revert()
             still_active = False if fault.one_shot else await fault.verify()
     except FaultError as exc:

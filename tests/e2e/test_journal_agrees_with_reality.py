@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from psycopg import sql
 from chaos_mcp.config import Settings, parse_settings
 from chaos_mcp.data.schema import migrate, seed
 from chaos_mcp.engine.core import Engine, EngineError
-from chaos_mcp.engine.journal import Journal
+from chaos_mcp.engine.journal import ExperimentRow, Journal
+from chaos_mcp.faults.postgres import BlockConnections
 from chaos_mcp.reports.render import generate_report
 from chaos_mcp.schedule.synthetic import generate
 from tests.fixtures.services import SHARED_POSTGRES, PostgresDatabase
@@ -329,3 +331,39 @@ async def test_a_fault_whose_injecting_transaction_was_refused_is_journaled_as_n
         assert [s["status"] for s in rollback["steps"]] == ["NOT_INJECTED"]
         assert "already reverted" not in str(rollback)
     assert credentials_digest(seeded) == before
+
+
+def test_a_failed_revert_that_a_person_settled_by_hand_is_marked_reverted_not_redone(
+    state: Path, own_postgres: PostgresDatabase
+) -> None:
+    """Finding 1's journal: the second of two stacked blocks captured "blocked" as the previous state,
+    so its revert re-blocks. Once a person has allowed connections again, recover must see the fault
+    gone and leave the database alone, not restore the stale "blocked"."""
+    target = f'[targets.db]\nkind = "postgres"\nenvironment = "test"\ndsn = "{own_postgres.admin_dsn}"\n'
+    config, settings = write_config(state, target)
+    fault = BlockConnections(
+        dsn=own_postgres.admin_dsn,
+        database=own_postgres.database,
+        previous_allow_connections=False,
+        previous_connection_limit=-1,
+    )
+    now = time.time()
+    journal = Journal(settings.journal.resolved_url())
+    journal.create_experiment(
+        ExperimentRow("exp-stacked", "db", "test", "db_connection_loss", "rolled_back", now, now, {})
+    )
+    journal.write_ahead("exp-stacked-f0", "exp-stacked", 0, fault.to_record(), now)
+    journal.set_fault_status("exp-stacked-f0", "revert_failed")
+    journal.close()
+
+    done = cli(config, state, "recover")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "recovered 1 fault(s)" in done.stdout and "0 still in force" in done.stdout
+    with psycopg.connect(SHARED_POSTGRES) as conn:
+        row = conn.execute(
+            "SELECT datallowconn FROM pg_database WHERE datname = %s", (own_postgres.database,)
+        ).fetchone()
+    assert row == (True,)
+    journal = Journal(settings.journal.resolved_url())
+    assert [f.status for f in journal.faults("exp-stacked")] == ["reverted"]
+    journal.close()
