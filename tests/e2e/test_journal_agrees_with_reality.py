@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from chaos_mcp import operations
 from chaos_mcp.config import Settings, parse_settings
 from chaos_mcp.data.schema import migrate, seed
 from chaos_mcp.engine.core import Engine, EngineError
@@ -227,19 +228,25 @@ async def test_a_fault_the_journal_calls_reverted_but_in_effect_again_is_found_a
     quiet = cli(config, state, "recover")  # nothing to do: the journal and the system agree
     assert quiet.returncode == 0 and "recovered 0 fault(s)" in quiet.stdout, quiet.stdout + quiet.stderr
 
-    with psycopg.connect(SHARED_POSTGRES, autocommit=True) as conn:  # by hand, behind the journal's back
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
-                sql.Identifier(own_postgres.database)
+    def block_by_hand() -> None:  # behind the journal's back
+        with psycopg.connect(SHARED_POSTGRES, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(
+                    sql.Identifier(own_postgres.database)
+                )
             )
-        )
+
+    block_by_hand()
     found = cli(config, state, "recover")
     assert found.returncode == 0, found.stdout + found.stderr
     assert "recovered 1 fault(s), 1 of them found in effect" in found.stdout, found.stdout
     assert allowed()
+    block_by_hand()
+    assert await operations.recover_orphans(settings) == 1  # what `serve` runs at start
+    assert allowed()
     async with Engine.running(settings) as engine:
         kinds = [e["kind"] for e in engine.get(experiment_id)["events"]]
-    assert "fault_found_in_effect" in kinds
+    assert kinds.count("fault_found_in_effect") == 2
 
 
 async def test_recovery_is_not_reported_as_reached_while_the_data_differs_from_the_baseline(
