@@ -23,7 +23,10 @@ from chaos_mcp.faults.base import Fault, FaultError, fault_from_record
 log = structlog.get_logger("chaos_mcp.revert")
 REVERT_TIMEOUT = 10.0
 RECHECK_WINDOW = 24 * 3600.0
-"""How far back `recover` and `serve` re-verify faults the journal calls reverted."""
+"""How far back `recover` and `serve` re-verify faults the journal calls reverted (the newest RECHECK_MAX)."""
+RECHECK_MAX = 200
+CONCURRENCY = 16
+"""Reverts and verifications at once: each may hold a connection to a target."""
 SETTLED = ("COMPLETE", "PARTIAL", "NOT_INJECTED", "UNVERIFIED")
 """Step statuses after which none of the fault's own changes act: PARTIAL leaves only rows that someone
 else changed meanwhile (a person decides those), so it is settled, not in force."""
@@ -33,9 +36,11 @@ NOTHING_INJECTED = "nothing was injected: it was refused before it changed anyth
 async def revert_faults(journal: Journal, rows: list[FaultRow]) -> list[dict[str, Any]]:
     """Revert every row (idempotent), verify it is gone, record the outcome; one step per fault."""
     steps: list[dict[str, Any]] = [{} for _ in rows]
+    limiter = anyio.CapacityLimiter(CONCURRENCY)
 
     async def one(index: int, row: FaultRow) -> None:
-        steps[index] = await _revert_one(journal, row)
+        async with limiter:
+            steps[index] = await _revert_one(journal, row)
 
     async with anyio.create_task_group() as tg:
         for index, row in enumerate(rows):
@@ -54,11 +59,8 @@ def owed(journal: Journal, recheck_since: float | None = None) -> list[FaultRow]
     if recheck_since is None:
         return in_force
     live = {(r.record.get("kind"), _description(r)) for r in in_force}
-    reverted = [
-        r
-        for r in journal.faults_with_status(("reverted",), since=recheck_since)
-        if (r.record.get("kind"), _description(r)) not in live
-    ]
+    recent = journal.faults_with_status(("reverted",), since=recheck_since)[-RECHECK_MAX:]
+    reverted = [r for r in recent if (r.record.get("kind"), _description(r)) not in live]
     return in_force + reverted
 
 
