@@ -99,7 +99,7 @@ def _free_stale_holds(engine: Engine, min_age: float) -> None:
     for target, experiment_id in engine.journal.holds().items():
         row = engine.journal.get_experiment(experiment_id)
         if row is None or (row.state != State.INJECTED and time.time() - row.updated_at >= min_age):
-            engine.journal.release_hold(target, experiment_id)
+            engine.journal.release_hold(target, experiment_id)  # kept while a fault is in force
 
 
 async def report(

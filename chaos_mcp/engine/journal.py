@@ -55,6 +55,14 @@ IN_FORCE_STATUSES = ("pending", "injected", "revert_failed")
 INACTIVE_STATES = ("aborted", "rolled_back", "reported", "failed")
 
 
+# A hold outlives its experiment while any of its faults may still be in force (a failed revert):
+# the target is not free until `recover` (or a retry) has really reverted it.
+_SETTLED = (
+    " AND NOT EXISTS (SELECT 1 FROM faults WHERE faults.experiment_id = holds.experiment_id"
+    f" AND faults.status IN ({', '.join(repr(s) for s in IN_FORCE_STATUSES)}))"
+)
+
+
 class JournalError(Exception):
     """The journal cannot be opened or written; the message says which and why."""
 
@@ -381,11 +389,13 @@ class Journal:
         return None
 
     def release_hold(self, target: str, experiment_id: str) -> None:
-        self._db.execute("DELETE FROM holds WHERE target = ? AND experiment_id = ?", (target, experiment_id))
+        self._db.execute(
+            "DELETE FROM holds WHERE target = ? AND experiment_id = ?" + _SETTLED, (target, experiment_id)
+        )
 
     def release_holds_of(self, experiment_id: str) -> None:
-        """Nothing of this experiment is active any more: its targets are free."""
-        self._db.execute("DELETE FROM holds WHERE experiment_id = ?", (experiment_id,))
+        """Nothing of this experiment is active any more: its targets are free (none may be in force)."""
+        self._db.execute("DELETE FROM holds WHERE experiment_id = ?" + _SETTLED, (experiment_id,))
 
     def holds(self) -> dict[str, str]:
         return {r["target"]: r["experiment_id"] for r in self._db.query("SELECT * FROM holds", ())}

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import structlog
 
-from chaos_mcp.engine.journal import IN_FORCE_STATUSES, FaultRow, Journal
+from chaos_mcp.engine.journal import IN_FORCE_STATUSES, INACTIVE_STATES, FaultRow, Journal
 from chaos_mcp.faults.base import Fault, FaultError, fault_from_record
 
 log = structlog.get_logger("chaos_mcp.revert")
@@ -106,6 +106,7 @@ async def _revert_one(journal: Journal, row: FaultRow) -> dict[str, Any]:
                 # (a revert restores the state captured before the fault, which may be stale now).
                 journal.set_fault_status(row.id, "reverted")
                 journal.append(row.experiment_id, "fault_reverted", {"fault_id": row.id, "found_gone": True})
+                _free_if_over(journal, row.experiment_id)
                 return step | {
                     "status": "COMPLETE",
                     "detail": "an earlier revert had failed; the fault is no longer in effect (settled "
@@ -141,7 +142,15 @@ async def _revert_one(journal: Journal, row: FaultRow) -> dict[str, Any]:
         detail = "an earlier revert had failed; retried, reverted and verified gone"
     journal.set_fault_status(row.id, "reverted")
     journal.append(row.experiment_id, "fault_reverted", {"fault_id": row.id})
+    _free_if_over(journal, row.experiment_id)
     return step | {"status": "COMPLETE", "detail": detail}
+
+
+def _free_if_over(journal: Journal, experiment_id: str) -> None:
+    """A retry that succeeded after the experiment ended frees the targets its hold still kept."""
+    experiment = journal.get_experiment(experiment_id)
+    if experiment is not None and experiment.state in INACTIVE_STATES:
+        journal.release_holds_of(experiment_id)
 
 
 async def _still_in_effect(fault: Fault) -> bool | None:

@@ -173,6 +173,7 @@ async def test_a_revert_that_fails_stays_in_force_until_recover_retries_it_after
         assert "chaos-mcp recover" in shown["warning"]
         listed = {e["experiment_id"]: e for e in engine.list()}
         assert listed[experiment_id]["revert_failed"] == [fault_id]
+        assert engine.journal.holds() == {"scheduledb": experiment_id}, "the target is not free yet"
         report = generate_report(engine, experiment_id, None, None, "markdown")["markdown"]
         assert not re.search(r"back (after )?\d", report) and "still in force" in report, report
 
@@ -193,6 +194,7 @@ async def test_a_revert_that_fails_stays_in_force_until_recover_retries_it_after
     assert credentials_digest(seeded) == before
     async with Engine.running(settings) as engine:
         assert engine.get(experiment_id)["faults_in_force"] == []
+        assert engine.journal.holds() == {}
 
 
 async def test_a_fault_the_journal_calls_reverted_but_in_effect_again_is_found_and_reverted_by_recover(
