@@ -20,11 +20,6 @@ from .helpers import checksums, data_fault
 
 pytestmark = pytest.mark.anyio
 
-NO_INSERT_FUNCTION = (
-    "CREATE FUNCTION no_insert() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'credentials are append-only for auditors'; END $$"
-)
-
 OBSTACLES = {
     "computed_view": (
         ["CREATE VIEW certs AS SELECT id, person_id, name, expires, upper(name) AS label FROM credentials"],
@@ -97,20 +92,36 @@ async def test_a_role_without_the_right_to_insert_back_a_removed_row_is_refused_
     assert checksums(seeded.admin_dsn) == before
 
 
+TRIGGERS = {
+    # refuses the INSERT that would put a removed credential back
+    "refusing": (
+        "$$ BEGIN RAISE EXCEPTION 'credentials are append-only for auditors'; END $$",
+        ["the restore could not run", "append-only"],
+    ),
+    # lets it in, changed: the restored row would not be the original
+    "rewriting": (
+        "$$ BEGIN NEW.name := NEW.name || ' (re-entered)'; RETURN NEW; END $$",
+        ["rewrites rows on write", "trial restore"],
+    ),
+}
+
+
+@pytest.mark.parametrize("trigger", sorted(TRIGGERS))
 async def test_a_trigger_the_catalog_cannot_judge_is_caught_by_the_trial_restore_and_nothing_changes(
-    seeded: PostgresDatabase,
+    seeded: PostgresDatabase, trigger: str
 ) -> None:
+    body, reasons = TRIGGERS[trigger]
     with psycopg.connect(seeded.app_dsn, autocommit=True) as app:
-        app.execute(NO_INSERT_FUNCTION)
+        app.execute(f"CREATE FUNCTION on_insert() RETURNS trigger LANGUAGE plpgsql AS {body}")
         app.execute(
-            "CREATE TRIGGER no_insert BEFORE INSERT ON credentials FOR EACH ROW EXECUTE FUNCTION no_insert()"
+            "CREATE TRIGGER on_insert BEFORE INSERT ON credentials FOR EACH ROW EXECUTE FUNCTION on_insert()"
         )
     before = checksums(seeded.admin_dsn)
     fault = data_fault("missing_credential", seeded.app_dsn, rows=1, kinds=["removed"])
     await fault.prepare()  # a BEFORE trigger may be harmless: only running the restore tells
     with pytest.raises(NotApplied) as refused:
         await fault.inject()
-    assert "the restore could not run" in str(refused.value) and "append-only" in str(refused.value)
+    assert all(reason in str(refused.value) for reason in reasons), str(refused.value)
     assert checksums(seeded.admin_dsn) == before
     assert not await fault.verify()
 
