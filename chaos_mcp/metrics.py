@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from chaos_mcp.engine.journal import Journal
+from chaos_mcp.engine.journal import IN_FORCE_STATUSES, Journal
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -96,8 +96,8 @@ def render_metrics(journal: Journal) -> str:
         *_family(
             "chaos_active_faults",
             "gauge",
-            "Faults whose revert has not been verified yet.",
-            [("", float(len(journal.active_faults())))],
+            "Faults whose revert has not been verified yet (failed reverts included).",
+            [("", float(len(journal.faults_with_status(IN_FORCE_STATUSES))))],
         ),
         *_family(
             "chaos_kill_switch_engaged",

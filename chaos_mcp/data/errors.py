@@ -2,6 +2,8 @@
 
 FaultError (chaos_mcp.faults.base)
 └── DataError          data chaos cannot go on; the message says what was wrong and what to do
+    ├── NotApplied     refused before any row changed (also a NotInjected: nothing to revert)
+    ├── CommitUnknown  the injecting commit's outcome is unknown: treat the fault as injected
     ├── MappingError   the table/column mapping does not match the database; `problems` names each
     └── RestoreConflict rows the application changed during the window were left alone;
                         `conflicts` lists each (table, key, what the fault did, why it was left)
@@ -9,11 +11,19 @@ FaultError (chaos_mcp.faults.base)
 
 from __future__ import annotations
 
-from chaos_mcp.faults.base import FaultError
+from chaos_mcp.faults.base import FaultError, NotInjected
 
 
 class DataError(FaultError):
     """Data chaos cannot proceed; the message says what was wrong and what to do next."""
+
+
+class NotApplied(DataError, NotInjected):
+    """The fault's transaction was refused or rolled back: no row changed."""
+
+
+class CommitUnknown(DataError):
+    """The connection broke while committing: the rows may or may not have changed."""
 
 
 class MappingError(DataError):

@@ -22,10 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
+import psycopg
 from psycopg import sql
 
 from chaos_mcp.data.db import Conn
-from chaos_mcp.data.errors import DataError
+from chaos_mcp.data.errors import CommitUnknown, DataError, NotApplied
 from chaos_mcp.data.mapping import Mapping, TableMap, quoted
 
 LOCK_TIMEOUT = "5s"
@@ -114,29 +115,74 @@ def table_checksum(conn: Conn, t: TableMap) -> str:
 
 
 def apply(conn: Conn, mapping: Mapping, changes: list[Change]) -> None:
-    """Inject: every change in ONE transaction, or none when any row moved since the snapshot."""
-    with conn.transaction():
-        conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
-        for t, m, group in _groups(conn, mapping, changes):
-            current = images(conn, t, m, (c["key"] for c in group), lock=True)
-            moved = [c for c in group if not same(current.get(c["key"]), c["before"])]
-            if moved:
-                raise DataError(
-                    f"{len(moved)} row(s) of {t.table!r} changed between the snapshot and the injection "
-                    f"(first: key {moved[0]['key']}); nothing was changed. Inject again to take a new "
-                    "snapshot."
-                )
-            _write(conn, t, m, [(c["key"], c["before"], c["after"]) for c in group])
-        for t, m, group in _groups(conn, mapping, changes):
-            now = images(conn, t, m, (c["key"] for c in group))
-            odd = [c for c in group if not same(now.get(c["key"]), c["after"])]
-            if odd:
-                raise DataError(
-                    f"table {t.table!r} rewrites rows on write (a trigger or rule changed key "
-                    f"{odd[0]['key']}); "
-                    "an exact restore could not tell its own writes from the application's, so nothing was "
-                    "changed. Map a table without such triggers."
-                )
+    """Inject: every change in ONE transaction, or none when any row moved since the snapshot, a
+    trigger or rule rewrote a write, or the trial restore (run and rolled back in the same
+    transaction) fails. Refusals raise NotApplied: nothing changed."""
+    committing = False
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+            groups = _groups(conn, mapping, changes)
+            for t, m, group in groups:
+                current = images(conn, t, m, (c["key"] for c in group), lock=True)
+                moved = [c for c in group if not same(current.get(c["key"]), c["before"])]
+                if moved:
+                    raise NotApplied(
+                        f"{len(moved)} row(s) of {t.table!r} changed between the snapshot and the injection "
+                        f"(first: key {moved[0]['key']}); nothing was changed. Inject again to take a new "
+                        "snapshot."
+                    )
+                _write(conn, t, m, [(c["key"], c["before"], c["after"]) for c in group])
+            for t, m, group in groups:
+                _expect(conn, t, m, group, "after", "inject")
+            _trial_restore(conn, groups)
+            committing = True
+    except DataError as exc:
+        if isinstance(exc, NotApplied):
+            raise
+        raise NotApplied(str(exc)) from None
+    except psycopg.Error as exc:
+        reason = _first_line(exc)
+        if committing and isinstance(exc, psycopg.OperationalError):
+            raise CommitUnknown(
+                f"the connection broke while committing the fault ({reason}); the rows may have changed. "
+                "It is treated as injected: revert it (rollback or `chaos-mcp recover`)."
+            ) from None
+        raise NotApplied(f"PostgreSQL refused the fault's writes ({reason}); nothing was changed") from None
+
+
+def _trial_restore(conn: Conn, groups: list[tuple[TableMap, Meta, list[Change]]]) -> None:
+    """Run the restore's writes in a savepoint and roll them back: proof that the revert can work."""
+    try:
+        with conn.transaction():
+            for t, m, group in groups:
+                _write(conn, t, m, [(c["key"], c["after"], c["before"]) for c in group])
+            for t, m, group in groups:
+                _expect(conn, t, m, group, "before", "trial restore")
+            raise psycopg.Rollback()
+    except psycopg.Error as exc:
+        raise NotApplied(
+            f"refused before any row changed: the restore could not run ({_first_line(exc)}), so the fault "
+            "could not be undone. Map a relation the configured role can write back (a table, or a view "
+            "PostgreSQL updates by itself, without rewriting triggers or rules)."
+        ) from None
+
+
+def _expect(conn: Conn, t: TableMap, m: Meta, group: list[Change], image: str, step: str) -> None:
+    """Every row holds exactly the image this step wrote; otherwise a trigger or rule rewrote it."""
+    now = images(conn, t, m, (c["key"] for c in group))
+    odd = [c for c in group if not same(now.get(c["key"]), c[image])]  # type: ignore[literal-required]
+    if odd:
+        raise NotApplied(
+            f"table {t.table!r} rewrites rows on write ({step}: a trigger or rule changed key "
+            f"{odd[0]['key']}); an exact restore could not tell its own writes from the application's, so "
+            "nothing was changed. Map a table without such triggers."
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def restore(

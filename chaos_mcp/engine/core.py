@@ -24,14 +24,20 @@ from chaos_mcp.contract import ExperimentDesign, validate_design
 from chaos_mcp.engine import admission, recovery
 from chaos_mcp.engine.errors import EngineError
 from chaos_mcp.engine.footprint import footprint
-from chaos_mcp.engine.journal import ExperimentRow, Journal
+from chaos_mcp.engine.journal import (
+    ACTIVE_FAULT_STATUSES,
+    IN_FORCE_STATUSES,
+    ExperimentRow,
+    FaultRow,
+    Journal,
+)
 from chaos_mcp.engine.lifecycle import ACTIVE_STATES, State, require
 from chaos_mcp.engine.measure import Measurer
 from chaos_mcp.engine.policy import Approver, PolicyRefusal, escalations
-from chaos_mcp.engine.reverter import revert_faults
+from chaos_mcp.engine.reverter import NOTHING_INJECTED, in_force, owed, revert_faults
 from chaos_mcp.engine.supervisor import Supervisor, record_detection
 from chaos_mcp.engine.warden import spawn_warden
-from chaos_mcp.faults.base import Fault, FaultError, fault_from_record
+from chaos_mcp.faults.base import Fault, FaultError, NotInjected, fault_from_record
 from chaos_mcp.probes.base import Measurement
 from chaos_mcp.scenarios.base import ScenarioContext, scenarios
 
@@ -39,6 +45,7 @@ log = structlog.get_logger("chaos_mcp.engine")
 ARMED_KEY = admission.ARMED_KEY
 
 Progress = Callable[[float, float, str], Awaitable[None]]
+Steps = list[dict[str, Any]]
 
 
 class Engine:
@@ -75,7 +82,7 @@ class Engine:
         reverted = []
         for experiment_id, supervisor in list(self._supervisors.items()):
             supervisor.stop()
-            active = [f for f in self.journal.faults(experiment_id) if f.status in ("pending", "injected")]
+            active = [f for f in self.journal.faults(experiment_id) if f.status in IN_FORCE_STATUSES]
             if active:
                 steps = await revert_faults(self.journal, active)
                 if self.journal.transition(
@@ -194,6 +201,7 @@ class Engine:
     def get(self, experiment_id: str) -> dict[str, Any]:
         row, design = self.load(experiment_id)
         events = self.journal.events(experiment_id)
+        faults = self.journal.faults(experiment_id)
         return {
             "experiment_id": row.id,
             "state": row.state,
@@ -205,14 +213,18 @@ class Engine:
             "design": design.model_dump(mode="json"),
             "faults": [
                 {"id": f.id, "kind": f.record.get("kind"), "status": f.status, "deadline": _iso(f.deadline)}
-                for f in self.journal.faults(experiment_id)
+                for f in faults
             ],
+            **_in_force_fields(faults),
             "events": [
                 {"seq": e.seq, "at": _iso(e.ts), "kind": e.kind, "data": e.data} for e in events[-50:]
             ],
         }
 
     def list(self, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        owing: dict[str, list[FaultRow]] = {}
+        for f in self.journal.faults_with_status(IN_FORCE_STATUSES):
+            owing.setdefault(f.experiment_id, []).append(f)
         return [
             {
                 "experiment_id": r.id,
@@ -221,6 +233,7 @@ class Engine:
                 "scenario": r.scenario,
                 "environment": r.environment,
                 "created_at": _iso(r.created_at),
+                **_in_force_fields(owing.get(r.id, [])),
             }
             for r in self.journal.list_experiments(state=state, limit=limit)
         ]
@@ -290,10 +303,7 @@ class Engine:
         try:
             for position, fault in enumerate(faults):
                 fault_id = f"{experiment_id}-f{position}"
-                await fault.prepare()
-                self.journal.write_ahead(fault_id, experiment_id, position, fault.to_record(), deadline)
-                await fault.inject()
-                self.journal.set_fault_status(fault_id, "injected")
+                await self._inject_one(fault_id, experiment_id, position, fault, deadline)
                 injected.append(fault.describe())
         except Exception as exc:
             log.warning("injection_failed", experiment_id=experiment_id, error=type(exc).__name__)
@@ -305,10 +315,22 @@ class Engine:
                 {"error": _safe(exc, self.settings), "reverted": steps},
             )
             self._release(design, experiment_id)
+            if all(s["status"] == "NOT_INJECTED" for s in steps):
+                raise EngineError(
+                    f"inject_failure refused before anything was changed: {_safe(exc, self.settings)}. "
+                    "Nothing was injected, so there is nothing to revert. The experiment is now 'failed'; "
+                    "call generate_report for the record, fix the cause, and design a new experiment."
+                ) from None
+            still = in_force(steps)
+            outcome = (
+                f"{len(still)} fault(s) could NOT be reverted and may still be in force "
+                f"({', '.join(s['fault_id'] for s in still)}); run `chaos-mcp recover`"
+                if still
+                else "everything injected so far was reverted"
+            )
             raise EngineError(
-                f"injection failed and everything injected so far was reverted: "
-                f"{_safe(exc, self.settings)}. The experiment is now 'failed'; call "
-                "generate_report for the record."
+                f"injection failed and {outcome}: {_safe(exc, self.settings)}. The experiment is now "
+                "'failed'; call generate_report for the record."
             ) from None
         warden = spawn_warden(self.journal.url, experiment_id, deadline)
         self.journal.append(
@@ -336,6 +358,35 @@ class Engine:
             "automatic_revert": scenario.automatic_revert,
             "next": "measure_steady_state (during the window), then rollback",
         }
+
+    async def _inject_one(
+        self, fault_id: str, experiment_id: str, position: int, fault: Fault, deadline: float
+    ) -> None:
+        """prepare, write ahead, inject; a fault refused before it touched anything is `not_injected`."""
+        try:
+            await fault.prepare()
+        except Exception as exc:
+            self.journal.write_ahead(
+                fault_id, experiment_id, position, fault.to_record(), deadline, status="not_injected"
+            )
+            self.journal.append(
+                experiment_id,
+                "fault_not_injected",
+                {"fault_id": fault_id, "reason": _safe(exc, self.settings), "at": "prepare"},
+            )
+            raise
+        self.journal.write_ahead(fault_id, experiment_id, position, fault.to_record(), deadline)
+        try:
+            await fault.inject()
+        except NotInjected as exc:
+            self.journal.set_fault_status(fault_id, "not_injected")
+            self.journal.append(
+                experiment_id,
+                "fault_not_injected",
+                {"fault_id": fault_id, "reason": _safe(exc, self.settings), "at": "inject"},
+            )
+            raise
+        self.journal.set_fault_status(fault_id, "injected")
 
     async def _ensure_proxies_once(self) -> None:
         """Probes of proxied targets go through their proxies, so those must exist before measuring."""
@@ -396,9 +447,24 @@ class Engine:
         if prior and state in (State.ROLLED_BACK, State.REPORTED):
             result = prior[-1] | {"steps": steps, "repeated": True}
             return result | {"status": _overall(steps, result.get("recovery", {}))}
+        if all(s["status"] == "NOT_INJECTED" for s in steps):
+            return self._nothing_to_roll_back(experiment_id, design, steps)
         revert_time = _revert_time(self.journal, experiment_id, reverted_at)
-        recovery_result = await recovery.measure_recovery(self, design, revert_time)
+        still = in_force(steps)
+        recovery_result: dict[str, Any]
+        if still:
+            recovery_result = {
+                "recovered": False,
+                "recovery_time_s": None,
+                "samples": 0,
+                "why": f"not measured: {len(still)} fault(s) still in force "
+                f"({', '.join(s['fault_id'] for s in still)}); fix the cause, then run `chaos-mcp recover`",
+                "criteria": [],
+            }
+        else:
+            recovery_result = await recovery.measure_recovery(self, design, revert_time)
         integrity = await recovery.check_integrity(self, experiment_id, design)
+        recovery_result = recovery.judge(recovery_result, integrity)
         status = _overall(steps, recovery_result, integrity)
         result = {
             "experiment_id": experiment_id,
@@ -421,6 +487,24 @@ class Engine:
             "next": "generate_report",
         }
 
+    def _nothing_to_roll_back(
+        self, experiment_id: str, design: ExperimentDesign, steps: Steps
+    ) -> dict[str, Any]:
+        refused = [e.data.get("reason") for e in self.journal.events(experiment_id, ["fault_not_injected"])]
+        note = NOTHING_INJECTED + (f" ({refused[-1]})" if refused and refused[-1] else "")
+        result = {
+            "experiment_id": experiment_id,
+            "status": "COMPLETE",
+            "steps": steps,
+            "note": f"{note}; there is nothing to revert and no recovery to measure",
+            "recovery": {},
+            "integrity": {},
+        }
+        self.journal.append(experiment_id, "rollback", result)
+        self._release(design, experiment_id)
+        current = self.journal.get_experiment(experiment_id)
+        return result | {"state": current.state if current else "failed", "next": "generate_report"}
+
     # ------------------------------------------------------------------ kill switch
     async def abort_all(self, reason: str) -> dict[str, Any]:
         started = time.monotonic()
@@ -428,12 +512,13 @@ class Engine:
         for supervisor in list(self._supervisors.values()):
             supervisor.stop()
         self._supervisors.clear()
-        faults = self.journal.active_faults()
+        injected = {r.id for r in self.journal.list_experiments(state=State.INJECTED, limit=1000)}
+        faults = owed(self.journal) + [  # reverted at a deadline but not rolled back: check them too
+            f for e in sorted(injected) for f in self.journal.faults(e) if f.status == "reverted"
+        ]
         steps = await revert_faults(self.journal, faults)
-        experiments = sorted(
-            {f.experiment_id for f in faults}
-            | {r.id for r in self.journal.list_experiments(limit=1000) if State(r.state) == State.INJECTED}
-        )
+        active = {f.experiment_id for f in faults if f.status in ACTIVE_FAULT_STATUSES}
+        experiments = sorted(injected | active)
         for experiment_id in experiments:
             self.journal.transition(
                 experiment_id,
@@ -446,6 +531,10 @@ class Engine:
         return {
             "aborted": experiments,
             "reverted": steps,
+            "still_in_force": [
+                {"fault_id": s["fault_id"], "description": s["description"], "detail": s["detail"]}
+                for s in in_force(steps)
+            ],
             "seconds": round(elapsed, 3),
             "armed": False,
             "next": "rollback each aborted experiment to measure recovery; re-arm with `chaos-mcp arm`",
@@ -483,12 +572,25 @@ def _revert_time(journal: Journal, experiment_id: str, fallback: float) -> float
     return min(times) if times else fallback
 
 
+def _in_force_fields(faults: list[FaultRow]) -> dict[str, Any]:
+    """What of an experiment may still act on the system, for get_experiment and list_experiments."""
+    owing = [f for f in faults if f.status in IN_FORCE_STATUSES]
+    failed = [f.id for f in owing if f.status == "revert_failed"]
+    fields: dict[str, Any] = {"faults_in_force": [f.id for f in owing], "revert_failed": failed}
+    if failed:
+        fields["warning"] = (
+            f"{len(failed)} fault(s) could not be reverted and may still be in force: {', '.join(failed)}. "
+            "Fix the cause, then run `chaos-mcp recover` (it retries) or call abort_all."
+        )
+    return fields
+
+
 def _overall(
     steps: list[dict[str, Any]], recovery_result: dict[str, Any], integrity: dict[str, Any] | None = None
 ) -> str:
     if any(s["status"] == "FAILED" for s in steps):
         return "FAILED"
-    if any(s["status"] == "PARTIAL" for s in steps):
+    if any(s["status"] in ("PARTIAL", "UNVERIFIED") for s in steps):
         return "PARTIAL"
     if not recovery_result.get("recovered", True) or (integrity and not integrity.get("intact", True)):
         return "PARTIAL"

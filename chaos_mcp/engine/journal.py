@@ -52,9 +52,18 @@ CREATE TABLE IF NOT EXISTS control (
 
 ACTIVE_FAULT_STATUSES = ("pending", "injected")
 IN_FORCE_STATUSES = ("pending", "injected", "revert_failed")
+"""A fault in one of these may still act on the system: its revert is owed (and retried)."""
 RESOURCE_PREFIX = "resource:"
 """Hold keys of physical resources (chaos_mcp.resources) start with this; target names cannot."""
 INACTIVE_STATES = ("aborted", "rolled_back", "reported", "failed")
+
+
+# A hold outlives its experiment while any of its faults may still be in force (a failed revert):
+# the target is not free until `recover` (or a retry) has really reverted it.
+_SETTLED = (
+    " AND NOT EXISTS (SELECT 1 FROM faults WHERE faults.experiment_id = holds.experiment_id"
+    f" AND faults.status IN ({', '.join(repr(s) for s in IN_FORCE_STATUSES)}))"
+)
 
 
 class JournalError(Exception):
@@ -323,13 +332,20 @@ class Journal:
 
     # ---- write-ahead fault records
     def write_ahead(
-        self, fault_id: str, experiment_id: str, position: int, record: dict[str, Any], deadline: float
+        self,
+        fault_id: str,
+        experiment_id: str,
+        position: int,
+        record: dict[str, Any],
+        deadline: float,
+        status: str = "pending",
     ) -> None:
+        """`status` is 'pending' before inject(), or 'not_injected' for a fault refused in prepare()."""
         with self._db.transaction():
             self._db.execute(
                 "INSERT INTO faults (id, experiment_id, position, record, status, deadline, updated_at)"
-                " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                (fault_id, experiment_id, position, json.dumps(record), deadline, time.time()),
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (fault_id, experiment_id, position, json.dumps(record), status, deadline, time.time()),
             )
             self._append(
                 experiment_id, "fault_written_ahead", {"fault_id": fault_id, "kind": record.get("kind")}
@@ -351,6 +367,15 @@ class Journal:
             "SELECT * FROM faults WHERE status IN ('pending', 'injected') ORDER BY updated_at", ()
         )
         return [_fault(r) for r in rows]
+
+    def faults_with_status(self, statuses: Sequence[str], since: float | None = None) -> list[FaultRow]:
+        """Faults in any of `statuses` (last changed at or after `since`, when given)."""
+        marks = ", ".join("?" for _ in statuses)
+        sql, params = f"SELECT * FROM faults WHERE status IN ({marks})", list[Any](statuses)
+        if since is not None:
+            sql += " AND updated_at >= ?"
+            params.append(since)
+        return [_fault(r) for r in self._db.query(sql + " ORDER BY updated_at", params)]
 
     # ---- one active experiment per target
     def acquire_hold(self, target: str, experiment_id: str) -> str | None:
@@ -412,23 +437,13 @@ class Journal:
         return None
 
     def release_hold(self, target: str, experiment_id: str) -> None:
-        if target.startswith(RESOURCE_PREFIX) and self._in_force(experiment_id):
-            return  # see release_holds_of
-        self._db.execute("DELETE FROM holds WHERE target = ? AND experiment_id = ?", (target, experiment_id))
+        self._db.execute(
+            "DELETE FROM holds WHERE target = ? AND experiment_id = ?" + _SETTLED, (target, experiment_id)
+        )
 
     def release_holds_of(self, experiment_id: str) -> None:
-        """The experiment is over: its targets are free, and so are its resources, unless one of its
-        faults is still in force (a revert that failed). Another experiment's fault there would take
-        this fault's effect for the original state and "restore" it for good (issue 13, finding 1);
-        once the fault is reverted (recover, abort), the next experiment that wants it clears the hold.
-        """
-        if self._in_force(experiment_id):
-            self._db.execute(
-                "DELETE FROM holds WHERE experiment_id = ? AND target NOT LIKE ?",
-                (experiment_id, RESOURCE_PREFIX + "%"),
-            )
-            return
-        self._db.execute("DELETE FROM holds WHERE experiment_id = ?", (experiment_id,))
+        """Nothing of this experiment is active any more: its targets are free (none may be in force)."""
+        self._db.execute("DELETE FROM holds WHERE experiment_id = ?" + _SETTLED, (experiment_id,))
 
     def _in_force(self, experiment_id: str) -> bool:
         marks = ", ".join("?" for _ in IN_FORCE_STATUSES)

@@ -91,3 +91,17 @@ async def check_integrity(engine: Engine, experiment_id: str, design: Experiment
         for (p, metric), value in sorted(before.items())
     ]
     return {"intact": all(c["equal"] for c in checked), "checked": checked}
+
+
+def judge(recovery_result: dict[str, Any], integrity: dict[str, Any]) -> dict[str, Any]:
+    """Recovery is not reached while an integrity metric differs from the baseline, however steady."""
+    differ = [c for c in integrity.get("checked", []) if not c.get("equal")]
+    if not differ or not recovery_result.get("recovered"):
+        return recovery_result
+    what = ", ".join(f"{c['metric']} {c['before']} → {c['after']}" for c in differ)
+    return recovery_result | {
+        "recovered": False,
+        "recovery_time_s": None,
+        "steady_after_s": recovery_result.get("recovery_time_s"),
+        "why": f"not recovered: the data differs from the baseline after the revert ({what})",
+    }

@@ -15,11 +15,17 @@ import os
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import anyio
 
+if TYPE_CHECKING:
+    from chaos_mcp.engine.journal import Journal
+
 GRACE = 0.2
 POLL = 0.25
+RETRY_FOR = 60.0
+RETRY_EVERY = 2.0
 
 
 def spawn_warden(journal_url: str, experiment_id: str, deadline: float) -> int | None:
@@ -39,8 +45,7 @@ def spawn_warden(journal_url: str, experiment_id: str, deadline: float) -> int |
 
 
 async def watch(journal_url: str, experiment_id: str, deadline: float) -> int:
-    from chaos_mcp.engine.journal import Journal
-    from chaos_mcp.engine.reverter import revert_faults
+    from chaos_mcp.engine.journal import IN_FORCE_STATUSES, Journal
     from chaos_mcp.faults.base import FaultError, fault_from_record
 
     journal = Journal(journal_url)
@@ -49,21 +54,38 @@ async def watch(journal_url: str, experiment_id: str, deadline: float) -> int:
             fault_from_record(row.record)  # import the fault's family now, not at the deadline
     try:
         while True:
-            active = [f for f in journal.faults(experiment_id) if f.status in ("pending", "injected")]
+            active = [f for f in journal.faults(experiment_id) if f.status in IN_FORCE_STATUSES]
             if not active:
                 return 0
             if time.time() >= deadline + GRACE:
-                steps = await revert_faults(journal, active)
-                journal.append(
-                    experiment_id,
-                    "auto_reverted",
-                    {"reason": "deadline reached (warden)", "steps": steps, "by": "warden"},
-                )
-                journal.release_holds_of(experiment_id)
-                return 0 if all(s["status"] == "COMPLETE" for s in steps) else 1
+                return await _revert_until_gone(journal, experiment_id, deadline)
             await anyio.sleep(min(POLL, max(0.01, deadline + GRACE - time.time())))
     finally:
         journal.close()
+
+
+async def _revert_until_gone(journal: Journal, experiment_id: str, deadline: float) -> int:
+    """Revert at the deadline; a revert that fails is retried (verified each time) for RETRY_FOR seconds."""
+    from chaos_mcp.engine.journal import IN_FORCE_STATUSES
+    from chaos_mcp.engine.reverter import in_force, revert_faults
+
+    attempt = 0
+    while True:
+        attempt += 1
+        active = [f for f in journal.faults(experiment_id) if f.status in IN_FORCE_STATUSES]
+        steps = await revert_faults(journal, active)
+        still = in_force(steps)
+        journal.append(
+            experiment_id,
+            "auto_reverted" if attempt == 1 else "revert_retried",
+            {"reason": "deadline reached (warden)", "steps": steps, "by": "warden", "attempt": attempt},
+        )
+        if not still:
+            journal.release_holds_of(experiment_id)
+            return 0
+        if time.time() >= deadline + GRACE + RETRY_FOR:
+            return 1
+        await anyio.sleep(RETRY_EVERY)
 
 
 def main(argv: list[str] | None = None) -> int:

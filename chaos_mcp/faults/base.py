@@ -33,6 +33,10 @@ class FaultError(Exception):
     """A fault could not be prepared, injected, verified or reverted; the message says why."""
 
 
+class NotInjected(FaultError):
+    """inject() refused before it changed anything: there is nothing to revert (journaled `not_injected`)."""
+
+
 @dataclasses.dataclass
 class Fault(ABC):
     """Subclasses are dataclasses, set `kind`, and register with `@register_fault`."""

@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import anyio.to_thread
 import psycopg
 
-from chaos_mcp.data import plan, rows
-from chaos_mcp.data.db import Conn, connect
-from chaos_mcp.data.errors import DataError, RestoreConflict
+from chaos_mcp.data import plan, restorable, rows
+from chaos_mcp.data.db import Conn, connect, safe
+from chaos_mcp.data.errors import CommitUnknown, DataError, NotApplied, RestoreConflict
 from chaos_mcp.data.mapping import Mapping, as_config, check_live, resolve
 from chaos_mcp.data.rows import Change
 from chaos_mcp.faults.base import Fault, Reach, register_fault
@@ -69,6 +69,7 @@ class _DataFault(Fault):
                 plan.resolve_blocks(conn, mapping, self.blocks),
             )
             changes = self._plan(conn, mapping, scope, random.Random(self.seed))
+            restorable.check(conn, mapping, changes, f"{self.kind} on {self.target_name!r}")
             touched = sorted({c["table"] for c in changes})
             self.row_md5 = {
                 t: rows.row_md5s(
@@ -87,8 +88,13 @@ class _DataFault(Fault):
         await anyio.to_thread.run_sync(self._inject)
 
     def _inject(self) -> None:
-        with connect(self.dsn) as conn:
-            rows.apply(conn, self._mapping(), self._changes())
+        try:
+            with connect(self.dsn) as conn:
+                rows.apply(conn, self._mapping(), self._changes())
+        except (NotApplied, CommitUnknown):
+            raise
+        except DataError as exc:  # no connection, or the record's tables are gone: nothing was written
+            raise NotApplied(f"{exc}; nothing was changed") from None
 
     async def revert(self) -> None:
         await anyio.to_thread.run_sync(self._revert)
@@ -96,8 +102,15 @@ class _DataFault(Fault):
     def _revert(self) -> None:
         if not self.changes:
             return  # never prepared: nothing can have been written
-        with connect(self.dsn) as conn:
-            result = rows.restore(conn, self._mapping(), self._changes(), self.row_md5)
+        try:
+            with connect(self.dsn) as conn:
+                result = rows.restore(conn, self._mapping(), self._changes(), self.row_md5)
+        except psycopg.Error as exc:
+            raise DataError(
+                f"{self.kind} on {self.target_name!r}: PostgreSQL refused the restore "
+                f"({type(exc).__name__}: {safe(exc, self.dsn).splitlines()[0] if str(exc).strip() else ''}); "
+                "the rows are as the fault left them"
+            ) from None
         self.conflicts = result.conflicts
         if result.conflicts:
             raise RestoreConflict(f"{self.kind} on {self.target_name!r}", result.conflicts, result.restored)

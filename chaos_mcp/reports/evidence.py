@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chaos_mcp.durations import format_duration
-from chaos_mcp.engine.journal import Event
+from chaos_mcp.engine.journal import IN_FORCE_STATUSES, Event
 from chaos_mcp.reports.blast import blast_radius
 from chaos_mcp.reports.findings import findings, no_finding_recommendation
 from chaos_mcp.reports.gates import quality_gates
@@ -98,12 +98,20 @@ def rollback_status(view: ExperimentView) -> dict[str, Any]:
             "steps": data.get("steps", []),
             "recovery": data.get("recovery") or {},
             "integrity": data.get("integrity") or {},
-            "note": "",
+            "note": str(data.get("note", "")),
         }
     failed = view.last("failed")
     if failed is not None and "reverted" in failed.data:
         steps = failed.data["reverted"]
         bad = any(s.get("status") == "FAILED" for s in steps)
+        if all(s.get("status") == "NOT_INJECTED" for s in steps):
+            return {
+                "status": "COMPLETE",
+                "steps": steps,
+                "recovery": {},
+                "integrity": {},
+                "note": "nothing was injected: the fault was refused before it changed anything",
+            }
         return {
             "status": "FAILED" if bad else "COMPLETE",
             "steps": steps,
@@ -119,7 +127,7 @@ def rollback_status(view: ExperimentView) -> dict[str, Any]:
             "integrity": {},
             "note": "nothing was injected",
         }
-    active = [f.id for f in view.faults if f.status in ("pending", "injected")]
+    active = [f.id for f in view.faults if f.status in IN_FORCE_STATUSES]
     return {
         "status": "FAILED" if active else "PARTIAL",
         "steps": [],

@@ -67,9 +67,12 @@ def _integrity(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
 
 
 def _not_recovered(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
-    recovery = (view.rollback or {}).get("recovery") or {}
+    rollback = view.rollback or {}
+    recovery = rollback.get("recovery") or {}
     if not recovery or recovery.get("recovered", True):
         return []
+    if any(s.get("status") == "FAILED" for s in rollback.get("steps", [])):
+        return []  # the fault is still in force: that is the finding, not the system's recovery
     why = recovery.get("why", "steady state not back")
     return [
         Finding(

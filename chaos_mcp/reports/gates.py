@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chaos_mcp.durations import format_duration
+from chaos_mcp.engine.journal import IN_FORCE_STATUSES
 from chaos_mcp.reports.journal_view import ExperimentView
 
 Gate = Callable[[ExperimentView, dict[str, Any]], tuple[bool, str]]
@@ -27,6 +28,8 @@ def rollback_complete(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool
     steps = rollback["steps"]
     ok = [s for s in steps if s.get("status") == "COMPLETE"]
     recovery = rollback.get("recovery") or {}
+    if steps and all(s.get("status") == "NOT_INJECTED" for s in steps):
+        return rollback["status"] == "COMPLETE", "nothing was injected (refused before any change)"
     text = f"{len(ok)}/{len(steps)} fault(s) reverted and verified gone"
     if recovery.get("recovered"):
         text += f"; steady state back {format_duration(recovery['recovery_time_s'])} after the revert"
@@ -75,7 +78,7 @@ def blast_radius_measured(view: ExperimentView, facts: dict[str, Any]) -> tuple[
 def safety_observed(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool, str]:
     environment = view.design.environment
     approvals = facts["approvals"]
-    active = [f.id for f in view.faults if f.status in ("pending", "injected")]
+    active = [f.id for f in view.faults if f.status in IN_FORCE_STATUSES]
     late = []
     reverted_at = view.reverted_at
     deadlines = [f.deadline for f in view.faults]
@@ -84,7 +87,7 @@ def safety_observed(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool, 
     parts = [f"environment {environment}"]
     if approvals:
         parts.append("approved by " + ", ".join(str(a) for a in approvals))
-    parts.append(f"faults still active: {', '.join(active) or 'none'}")
+    parts.append(f"faults still in force: {', '.join(active) or 'none'}")
     parts += late
     production_ok = environment != "production" or bool(approvals)
     return production_ok and not active and not late, "; ".join(parts)

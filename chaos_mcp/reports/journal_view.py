@@ -115,5 +115,22 @@ class ExperimentView:
 
     @property
     def rollback(self) -> dict[str, Any] | None:
+        """The last rollback's result; its recovery never reads as reached while a fault is still in
+        force or an integrity metric differs from the baseline (journals written before that rule too)."""
         event = self.last("rollback")
-        return event.data if event else None
+        if event is None:
+            return None
+        data = event.data
+        recovery = data.get("recovery") or {}
+        if not recovery.get("recovered"):
+            return data
+        differ = [c for c in (data.get("integrity") or {}).get("checked", []) if not c.get("equal")]
+        failed = [s.get("fault_id", "?") for s in data.get("steps", []) if s.get("status") == "FAILED"]
+        if failed:
+            why = f"not recovered: fault(s) still in force ({', '.join(failed)})"
+        elif differ:
+            what = ", ".join(f"{c['metric']} {c['before']} → {c['after']}" for c in differ)
+            why = f"not recovered: the data differs from the baseline after the revert ({what})"
+        else:
+            return data
+        return data | {"recovery": recovery | {"recovered": False, "recovery_time_s": None, "why": why}}
