@@ -100,9 +100,9 @@ def test_a_resource_stays_held_while_a_fault_whose_revert_failed_is_in_force(jou
     journal.set_fault_status("e1-f0", "revert_failed")
     assert journal.acquire_holds(["db", DB0], "e1") is None
     assert journal.transition("e1", ["injected"], "aborted", {})  # the experiment is over …
-    assert journal.holds() == {DB0: "e1"}  # … its target is free, the database is not
+    assert journal.holds() == {"db": "e1", DB0: "e1"}  # … but its target and database stay held
     journal.release_hold(DB0, "e1")  # what recover does with holds of experiments that are over
-    assert journal.acquire_holds(["db", DB0], "e2") == (DB0, "e1")
+    assert journal.acquire_holds([DB0, "db"], "e2") == (DB0, "e1")
     journal.set_fault_status("e1-f0", "reverted")  # recover retried it, and it worked
     assert journal.acquire_holds(["db", DB0], "e2") is None
     assert journal.holds() == {"db": "e2", DB0: "e2"}
