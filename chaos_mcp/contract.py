@@ -29,8 +29,11 @@ REQUIRED_FIELDS = (
 )
 EXPERIMENT_TYPES: tuple[ExperimentType, ...] = ("infrastructure", "schedule", "data")
 ENVIRONMENTS = ("test", "staging", "production")
+# Linear on any text: the condition ends at its first comma for good (the atomic group; a later
+# comma could only shorten the system part), and the system part ends on a non-space, so each run
+# of spaces is tried once.
 HYPOTHESIS_FORM = re.compile(
-    r"^\s*(when|if|while|during|after)\s+(?P<condition>\S.{2,}?),\s*(?P<system>.+?)\s+"
+    r"^\s*(when|if|while|during|after)\s+(?>(?P<condition>\S.{2,}?),\s*)(?P<system>.*?\S)\s+"
     r"(should|must|will|shall)\b\s*(?P<behaviour>\S.*)",
     re.IGNORECASE | re.DOTALL,
 )
@@ -38,11 +41,16 @@ HYPOTHESIS_EXAMPLE = (
     '"When the database connection is lost for 30 seconds, the API should return cached data '
     'and queue writes for retry."'
 )
-_PLACEHOLDERS = re.compile(
-    r"\[[^\]\n]*[A-Za-z][^\]\n]*\]|<[a-z][a-z _-]*>|\{\{[^}]*\}\}|\bTBD\b|\bTBA\b|\bTODO\b|\bFIXME\b"
+_PLACEHOLDER_WORDS = re.compile(
+    r"<[a-z][a-z _-]*>|\bTBD\b|\bTBA\b|\bTODO\b|\bFIXME\b"
     r"|\bN/A\b|^\s*n\.?a\.?\s*$|\blorem ipsum\b|^\s*(\.\.\.|…|-|\?+|x+|none|null|placeholder)\s*$",
     re.IGNORECASE,
 )
+# `[...]` with a letter inside and `{{...}}`: each scan runs to its closing mark (or the line's end)
+# and is consumed whether it qualifies or not, so 60,000 unclosed `[` cost one pass, not a cube.
+_BRACKETED = re.compile(r"\[[^\]\n]*+(?P<closed>\])?")
+_BRACED = re.compile(r"\{\{[^}]*+(?P<closed>\}\})?")
+_LETTER = re.compile(r"[A-Za-z]", re.IGNORECASE)
 _ROUTE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 MAX_ROWS_LIMIT = 10_000
 
@@ -314,14 +322,23 @@ _FIELD_HELP = {
 }
 
 
+def placeholder_in(text: str) -> str | None:
+    """The leftmost template or placeholder text in `text` ('[failure condition]', 'TBD', ...), or None."""
+    candidates = [
+        next((m for m in _BRACKETED.finditer(text) if m["closed"] and _LETTER.search(m.group(0))), None),
+        _PLACEHOLDER_WORDS.search(text),
+        next((m for m in _BRACED.finditer(text) if m["closed"]), None),
+    ]
+    found = [m for m in candidates if m is not None]
+    return min(found, key=lambda m: m.start()).group(0).strip() if found else None
+
+
 def _check_placeholders(value: Any, check: _Checker, path: str = "") -> None:
     if isinstance(value, str):
         if path and not value.strip():
             check.add(path, "empty text; say something concrete")
-        elif path and _PLACEHOLDERS.search(value):
-            found = _PLACEHOLDERS.search(value)
-            shown = found.group(0).strip() if found else value
-            check.add(path, f"template or placeholder text ({shown!r}); replace it with the real content")
+        elif path and (found := placeholder_in(value)) is not None:
+            check.add(path, f"template or placeholder text ({found!r}); replace it with the real content")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_placeholders(item, check, f"{path}.{key}" if path else str(key))
