@@ -8,6 +8,7 @@ agent with an isolated context learns everything that is missing in one answer.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
@@ -561,3 +562,97 @@ def pydantic_message(error: Any) -> str:
     if ctx:
         return f"{message} (got {error.get('input')!r})"
     return message
+
+
+# ---------------------------------------------------------------- argument bounds
+#
+# Checked on the raw JSON-RPC message, before any validation, redaction or tool work, so no argument
+# can make the server do more than a bounded amount of it. The figures leave every honest input far
+# inside (a design is a few KiB); what they stop is a megabyte id, a 10,000-deep list or a number
+# that takes seconds to print.
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+"""One JSON-RPC message (a stdio line or an HTTP body)."""
+MAX_STRING_CHARS = 64 * 1024
+"""Any string, object keys included."""
+MAX_ITEMS = 1_000
+"""Items of one list, or members of one object."""
+MAX_DEPTH = 32
+"""Objects and lists inside each other, counting the message itself (its `params.arguments` is level 3)."""
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Integers within ±(2^53 - 1), the range every JSON implementation reads exactly."""
+LIMITS_TEXT = (
+    f"messages ≤ {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB, strings ≤ {MAX_STRING_CHARS:,} characters, "
+    f"lists and objects ≤ {MAX_ITEMS:,} items, nesting ≤ {MAX_DEPTH} levels, integers within ±(2^53 - 1), "
+    "numbers finite, strings valid Unicode"
+)
+
+
+class OversizedNumber:
+    """What the wire parser keeps in place of a number too long to convert (its digits are not read)."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def bounds_violation(value: Any, root: str = "") -> tuple[str, str] | None:
+    """The first place where `value` (parsed JSON) exceeds the limits above: (field path, what is wrong).
+
+    Iterative, so a value nested past Python's recursion limit is reported rather than crashing.
+    """
+    pending: list[tuple[Any, str, int]] = [(value, root, 1)]
+    while pending:
+        node, path, depth = pending.pop()
+        problem = _node_problem(node, depth)
+        if problem is not None:
+            return path or "(message)", problem
+        if isinstance(node, dict):
+            pending.extend((v, _join(path, k), depth + 1) for k, v in node.items())
+            bad_key = next((k for k in node if _string_problem(k) is not None), None)
+            if bad_key is not None:
+                return _join(path, bad_key), f"its name: {_string_problem(bad_key)}"
+        elif isinstance(node, list):
+            pending.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
+    return None
+
+
+def _node_problem(node: Any, depth: int) -> str | None:
+    if isinstance(node, dict | list):
+        if depth > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels; flatten the structure"
+        if len(node) > MAX_ITEMS:
+            kind = "an object of" if isinstance(node, dict) else "a list of"
+            return f"{kind} {len(node):,} items; the limit is {MAX_ITEMS:,} per list or object"
+        return None
+    if isinstance(node, str):
+        return _string_problem(node)
+    if isinstance(node, OversizedNumber):
+        return f"a number of {node.digits:,} digits; integers must lie within ±{MAX_SAFE_INTEGER:,}"
+    if isinstance(node, bool):
+        return None
+    if isinstance(node, int) and abs(node) > MAX_SAFE_INTEGER:
+        return f"{node} is outside ±{MAX_SAFE_INTEGER:,} (2^53 - 1), the integers JSON carries exactly"
+    if isinstance(node, float) and not math.isfinite(node):
+        return "not a finite number (NaN, Infinity or an overflowing exponent); send a finite number"
+    return None
+
+
+def _string_problem(text: str) -> str | None:
+    if len(text) > MAX_STRING_CHARS:
+        return (
+            f"a string of {len(text):,} characters; the limit is {MAX_STRING_CHARS:,} per string. "
+            "Shorten it, or refer to large material by name instead of pasting it."
+        )
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a string holding a lone UTF-16 surrogate (such as \\ud800); strings must be valid Unicode"
+    return None
+
+
+def _join(path: str, key: str) -> str:
+    shown = key if len(key) <= 40 and key.isidentifier() else repr(key[:40] + ("…" if len(key) > 40 else ""))
+    return f"{path}.{shown}" if path else shown

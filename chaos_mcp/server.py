@@ -44,6 +44,7 @@ from chaos_mcp.extras import register_extras
 from chaos_mcp.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chaos_mcp.metrics import render_metrics
 from chaos_mcp.secrets import redact_text
+from chaos_mcp.stdio import BoundedStdioServer
 
 log = structlog.get_logger("chaos_mcp.server")
 
@@ -430,7 +431,7 @@ def build_server(settings: Settings) -> MCPServer[Any]:
             finally:
                 holder.engine = None
 
-    server: MCPServer[Any] = MCPServer(
+    server: MCPServer[Any] = BoundedStdioServer(
         "chaos-mcp", instructions=INSTRUCTIONS, version=__version__, tools=tools, lifespan=lifespan
     )
     register_extras(server, holder.get)
