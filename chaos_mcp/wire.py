@@ -91,6 +91,9 @@ def _checked(message: dict[str, Any]) -> Inbound:
         where, what = violation
         code = INVALID_PARAMS if where.startswith("params") and "method" in message else INVALID_REQUEST
         return _rejected(request_id, code, f"{where}: {what} (limits: {LIMITS_TEXT})", answer=answer)
+    if "id" in message and request_id is None:
+        # Otherwise the SDK would read a request with an id it cannot use as a notification.
+        return _rejected(None, INVALID_REQUEST, '"id" must be a string or an integer within ±(2^53 - 1)')
     try:
         return SessionMessage(types.jsonrpc_message_adapter.validate_python(message, by_name=False))
     except ValidationError:
