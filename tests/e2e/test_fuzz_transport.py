@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import random
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.rawstdio import RawStdio, line
 from tests.helpers import SECRET_PASSWORD, free_port
 
 ANSWER_WITHIN_S = 1.0
@@ -33,10 +32,6 @@ def call(request_id: Any, arguments: Any, tool: str = "get_experiment") -> dict[
         "method": "tools/call",
         "params": {"name": tool, "arguments": arguments},
     }
-
-
-def line(message: Any) -> bytes:
-    return json.dumps(message).encode()
 
 
 def nested(depth: int) -> bytes:
@@ -141,57 +136,11 @@ def assert_clean(text: str, where: str) -> None:
     assert SECRET_PASSWORD not in text, f"a configured secret in {where}"
 
 
-class RawStdio:
-    """A JSON-RPC peer on a server's stdin/stdout, with no client library in between."""
-
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        assert process.stdin is not None and process.stdout is not None
-        self.process, self.stdin, self.answers = process, process.stdin, queue.Queue[bytes]()
-        self.seen: list[bytes] = []
-        threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
-
-    def _read(self, stdout: Any) -> None:
-        for raw in stdout:
-            self.answers.put(raw)
-
-    def send(self, body: bytes) -> None:
-        self.stdin.write(body + b"\n")
-        self.stdin.flush()
-
-    def answer_to(self, request_id: Any, within: float) -> dict[str, Any]:
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                raw = self.answers.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                pytest.fail(f"no answer to id {request_id!r} within {within}s")
-            self.seen.append(raw)
-            answer = json.loads(raw)
-            assert answer["jsonrpc"] == "2.0", raw[:200]
-            if answer.get("id") == request_id:
-                return dict(answer)
-
-
 @pytest.fixture
 def stdio_server(tmp_path: Path, state_dir: Path) -> Iterator[tuple[RawStdio, subprocess.Popen[bytes]]]:
     process = serve(tmp_path, state_dir)
     peer = RawStdio(process)
-    peer.send(
-        line(
-            {
-                "jsonrpc": "2.0",
-                "id": "init",
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "fuzz", "version": "1"},
-                },
-            }
-        )
-    )
-    peer.answer_to("init", within=30)
-    peer.send(line({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+    peer.initialize()
     yield peer, process
     if process.poll() is None:
         process.kill()
