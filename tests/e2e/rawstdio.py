@@ -23,6 +23,7 @@ class RawStdio:
         assert process.stdin is not None and process.stdout is not None
         self.process, self.stdin, self.answers = process, process.stdin, queue.Queue[bytes]()
         self.seen: list[bytes] = []
+        self.early: dict[str, dict[str, Any]] = {}
         threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
 
     def _read(self, stdout: IO[bytes]) -> None:
@@ -67,8 +68,9 @@ class RawStdio:
         return dict(data)
 
     def answer_to(self, request_id: Any, within: float) -> dict[str, Any]:
+        """The answer carrying `request_id`; answers to other ids that arrive meanwhile are kept for later."""
         deadline = time.monotonic() + within
-        while True:
+        while json.dumps(request_id) not in self.early:
             try:
                 raw = self.answers.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
@@ -76,5 +78,6 @@ class RawStdio:
             self.seen.append(raw)
             answer = json.loads(raw)
             assert answer["jsonrpc"] == "2.0", raw[:200]
-            if answer.get("id") == request_id:
-                return dict(answer)
+            if "id" in answer:
+                self.early[json.dumps(answer["id"])] = answer
+        return dict(self.early.pop(json.dumps(request_id)))
