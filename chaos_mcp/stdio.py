@@ -52,7 +52,10 @@ async def bounded_stdio() -> AsyncIterator[
 
     async def emit(payload: bytes) -> None:
         async with lock:
-            await anyio.to_thread.run_sync(_write_all, wire_out, payload + b"\n", abandon_on_cancel=True)
+            try:
+                await anyio.to_thread.run_sync(_write_all, wire_out, payload + b"\n", abandon_on_cancel=True)
+            except OSError as exc:  # the client closed its end; end of input will follow
+                log.warning("reply_undeliverable", error=type(exc).__name__)
 
     async def reader() -> None:
         async with to_sdk:
