@@ -10,7 +10,6 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import structlog
 import uvicorn
 from mcp.server.mcpserver import MCPServer
@@ -19,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chaos_mcp.config import LOOPBACK_HOSTS, Settings
 from chaos_mcp.contract import MAX_MESSAGE_BYTES
-from chaos_mcp.wire import Rejected, oversized, read_message
+from chaos_mcp.wire import INVALID_REQUEST, Rejected, error_reply, oversized, read_message_off_loop
 
 log = structlog.get_logger("chaos_mcp.http")
 
@@ -81,9 +80,7 @@ class BoundedMessages:
                 await _answer(send, 413, oversized(bytes(body[:4096]), len(body)))
                 return
         raw = bytes(body)
-        verdict = (
-            read_message(raw) if len(raw) <= 65_536 else await anyio.to_thread.run_sync(read_message, raw)
-        )
+        verdict = await read_message_off_loop(raw)
         if isinstance(verdict, Rejected):
             log.warning("message_rejected", reason=verdict.reason[:500])
             await _answer(send, 400, verdict)
@@ -105,9 +102,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _answer(send: Send, status: int, verdict: Rejected) -> None:
-    payload = json.dumps(
-        verdict.reply or {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": verdict.reason}}
-    )
+    payload = json.dumps(verdict.reply or error_reply(None, INVALID_REQUEST, verdict.reason))
     headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload.encode()})

@@ -23,12 +23,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp.shared.message import SessionMessage
 
 from chaos_mcp.contract import MAX_MESSAGE_BYTES
-from chaos_mcp.wire import INTERNAL_ERROR, Rejected, error_reply, oversized, read_message
+from chaos_mcp.wire import INTERNAL_ERROR, Rejected, error_reply, oversized, read_message_off_loop
 
 log = structlog.get_logger("chaos_mcp.stdio")
 
 _CHUNK = 1024 * 1024
-_CHECK_IN_THREAD = 64 * 1024
 _HEAD = 4096
 
 
@@ -60,7 +59,7 @@ async def bounded_stdio() -> AsyncIterator[
     async def reader() -> None:
         async with to_sdk:
             async for item in _lines(wire_in):
-                inbound = item if isinstance(item, Rejected) else await _inspect(item)
+                inbound = item if isinstance(item, Rejected) else await read_message_off_loop(item)
                 if isinstance(inbound, SessionMessage):
                     await to_sdk.send(inbound)
                     continue
@@ -80,12 +79,6 @@ async def bounded_stdio() -> AsyncIterator[
         tg.start_soon(reader)
         tg.start_soon(writer)
         yield from_wire, to_wire
-
-
-async def _inspect(line: bytes) -> SessionMessage | Rejected:
-    if len(line) <= _CHECK_IN_THREAD:
-        return read_message(line)
-    return await anyio.to_thread.run_sync(read_message, line)
 
 
 async def _lines(fd: int) -> AsyncIterator[bytes | Rejected]:

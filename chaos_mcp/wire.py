@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import anyio
 import mcp_types as types
 import structlog
 from mcp.shared.message import SessionMessage
@@ -28,6 +29,7 @@ from chaos_mcp.contract import (
 
 log = structlog.get_logger("chaos_mcp.wire")
 
+_INLINE_BYTES = 64 * 1024
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32602, -32603
 RequestId = int | str
 
@@ -71,6 +73,13 @@ def read_message(raw: bytes) -> Inbound:
     if not isinstance(parsed, dict):
         return _rejected(None, INVALID_REQUEST, "expected one JSON-RPC object; batches are not supported")
     return _checked(parsed)
+
+
+async def read_message_off_loop(raw: bytes) -> Inbound:
+    """`read_message`, in a worker thread when the message is large enough to hold up the event loop."""
+    if len(raw) <= _INLINE_BYTES:
+        return read_message(raw)
+    return await anyio.to_thread.run_sync(read_message, raw)
 
 
 def oversized(head: bytes, size: int) -> Rejected:
