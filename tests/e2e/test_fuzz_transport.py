@@ -18,8 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
+from chaos_mcp.config import parse_settings
+from chaos_mcp.contract import MAX_MESSAGE_BYTES, MAX_STRING_CHARS
+from chaos_mcp.schedule.api import schedule_metrics
 from tests.e2e.rawstdio import RawStdio, line
-from tests.helpers import SECRET_PASSWORD, free_port
+from tests.helpers import SECRET_PASSWORD, free_port, valid_design
 
 ANSWER_WITHIN_S = 1.0
 RSS_GROWTH_LIMIT_KB = 48 * 1024  # measured: 2 MB (stdio), 6 MB (HTTP)
@@ -242,3 +245,38 @@ def test_over_http_every_broken_body_gets_a_json_rpc_error_not_a_500(tmp_path: P
         process.terminate()
         process.wait(timeout=15)
     assert_clean((tmp_path / "stderr.log").read_text(errors="replace"), "serve's stderr")
+
+
+def maximum_size_design() -> bytes:
+    """design_experiment as large as the bounds allow, every string a worst case for the old checks."""
+    text = "[a" * (MAX_STRING_CHARS // 2)
+    steps = MAX_MESSAGE_BYTES // (MAX_STRING_CHARS + 4)
+    while True:
+        design = valid_design(hypothesis="When " + text[:-6], rollback_plan=[text] * steps, system_state=text)
+        body = line(call("heavy", design, "design_experiment"))
+        if len(body) <= MAX_MESSAGE_BYTES:
+            return body
+        steps -= 1
+
+
+def test_abort_all_is_answered_within_a_second_while_a_maximum_size_call_is_processed(
+    stdio_server: tuple[RawStdio, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    peer, _ = stdio_server
+    schedule = parse_settings((tmp_path / "chaos.toml").read_text()).targets["schedule"]
+    experiment_id = peer.call("design", "design_experiment", valid_design())["experiment_id"]
+    peer.call("baseline", "measure_steady_state", {"experiment_id": experiment_id})
+    peer.call(
+        "inject",
+        "inject_failure",
+        {"experiment_id": experiment_id, "environment": "test", "target_component": "schedule"},
+    )
+    assert schedule_metrics("schedule", schedule)["coverage_pct"] < 100  # type: ignore[arg-type]
+    began = time.monotonic()
+    peer.send(maximum_size_design())
+    peer.call("abort", "abort_all", {"reason": "fuzz: kill switch under load"}, within=ANSWER_WITHIN_S)
+    assert time.monotonic() - began < ANSWER_WITHIN_S
+    assert schedule_metrics("schedule", schedule)["coverage_pct"] == 100  # type: ignore[arg-type]
+    assert '"heavy"' not in peer.early, "the large call was already done: this measured nothing"
+    heavy = peer.answer_to("heavy", within=60)
+    assert heavy["result"]["isError"]
