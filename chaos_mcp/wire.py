@@ -3,7 +3,8 @@
 Shared by the stdio and HTTP transports, so no input is dropped in silence: a message that cannot be
 parsed gets -32700 with id null; one that parses but is no JSON-RPC message gets -32600; one whose
 params exceed the argument bounds (contract.py) gets -32602, both with the request's id when it can
-be read. Notifications and responses are never answered (JSON-RPC forbids it); they are logged.
+be read. Notifications and responses are never answered (JSON-RPC forbids it); the transports log
+every rejection either way.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any, NoReturn
 
 import anyio
 import mcp_types as types
-import structlog
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
@@ -26,8 +26,6 @@ from chaos_mcp.contract import (
     OversizedNumber,
     bounds_violation,
 )
-
-log = structlog.get_logger("chaos_mcp.wire")
 
 _INLINE_BYTES = 64 * 1024
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32602, -32603
