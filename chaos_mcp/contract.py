@@ -633,7 +633,12 @@ def _node_problem(node: Any, depth: int) -> str | None:
     if isinstance(node, bool):
         return None
     if isinstance(node, int) and abs(node) > MAX_SAFE_INTEGER:
-        return f"{node} is outside ±{MAX_SAFE_INTEGER:,} (2^53 - 1), the integers JSON carries exactly"
+        shown = (
+            f"{node}"
+            if node.bit_length() <= 128
+            else f"an integer of ≈{node.bit_length() * 0.30103:,.0f} digits"
+        )
+        return f"{shown} is outside ±{MAX_SAFE_INTEGER:,} (2^53 - 1), the integers JSON carries exactly"
     if isinstance(node, float) and not math.isfinite(node):
         return "not a finite number (NaN, Infinity or an overflowing exponent); send a finite number"
     return None
