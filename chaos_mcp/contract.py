@@ -8,6 +8,7 @@ agent with an isolated context learns everything that is missing in one answer.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
@@ -29,8 +30,11 @@ REQUIRED_FIELDS = (
 )
 EXPERIMENT_TYPES: tuple[ExperimentType, ...] = ("infrastructure", "schedule", "data")
 ENVIRONMENTS = ("test", "staging", "production")
+# Linear on any text: the condition ends at its first comma for good (the atomic group; a later
+# comma could only shorten the system part), and the system part ends on a non-space, so each run
+# of spaces is tried once.
 HYPOTHESIS_FORM = re.compile(
-    r"^\s*(when|if|while|during|after)\s+(?P<condition>\S.{2,}?),\s*(?P<system>.+?)\s+"
+    r"^\s*(when|if|while|during|after)\s+(?>(?P<condition>\S.{2,}?),\s*)(?P<system>.*?\S)\s+"
     r"(should|must|will|shall)\b\s*(?P<behaviour>\S.*)",
     re.IGNORECASE | re.DOTALL,
 )
@@ -38,11 +42,16 @@ HYPOTHESIS_EXAMPLE = (
     '"When the database connection is lost for 30 seconds, the API should return cached data '
     'and queue writes for retry."'
 )
-_PLACEHOLDERS = re.compile(
-    r"\[[^\]\n]*[A-Za-z][^\]\n]*\]|<[a-z][a-z _-]*>|\{\{[^}]*\}\}|\bTBD\b|\bTBA\b|\bTODO\b|\bFIXME\b"
+_PLACEHOLDER_WORDS = re.compile(
+    r"<[a-z][a-z _-]*>|\bTBD\b|\bTBA\b|\bTODO\b|\bFIXME\b"
     r"|\bN/A\b|^\s*n\.?a\.?\s*$|\blorem ipsum\b|^\s*(\.\.\.|…|-|\?+|x+|none|null|placeholder)\s*$",
     re.IGNORECASE,
 )
+# `[...]` with a letter inside and `{{...}}`: each scan runs to its closing mark (or the line's end)
+# and is consumed whether it qualifies or not, so 60,000 unclosed `[` cost one pass, not a cube.
+_BRACKETED = re.compile(r"\[[^\]\n]*+(?P<closed>\])?")
+_BRACED = re.compile(r"\{\{[^}]*+(?P<closed>\}\})?")
+_LETTER = re.compile(r"[A-Za-z]", re.IGNORECASE)
 _ROUTE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 MAX_ROWS_LIMIT = 10_000
 
@@ -314,14 +323,23 @@ _FIELD_HELP = {
 }
 
 
+def placeholder_in(text: str) -> str | None:
+    """The leftmost template or placeholder text in `text` ('[failure condition]', 'TBD', ...), or None."""
+    candidates = [
+        next((m for m in _BRACKETED.finditer(text) if m["closed"] and _LETTER.search(m.group(0))), None),
+        _PLACEHOLDER_WORDS.search(text),
+        next((m for m in _BRACED.finditer(text) if m["closed"]), None),
+    ]
+    found = [m for m in candidates if m is not None]
+    return min(found, key=lambda m: m.start()).group(0).strip() if found else None
+
+
 def _check_placeholders(value: Any, check: _Checker, path: str = "") -> None:
     if isinstance(value, str):
         if path and not value.strip():
             check.add(path, "empty text; say something concrete")
-        elif path and _PLACEHOLDERS.search(value):
-            found = _PLACEHOLDERS.search(value)
-            shown = found.group(0).strip() if found else value
-            check.add(path, f"template or placeholder text ({shown!r}); replace it with the real content")
+        elif path and (found := placeholder_in(value)) is not None:
+            check.add(path, f"template or placeholder text ({found!r}); replace it with the real content")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_placeholders(item, check, f"{path}.{key}" if path else str(key))
@@ -544,3 +562,102 @@ def pydantic_message(error: Any) -> str:
     if ctx:
         return f"{message} (got {error.get('input')!r})"
     return message
+
+
+# ---------------------------------------------------------------- argument bounds
+#
+# Checked on the raw JSON-RPC message, before any validation, redaction or tool work, so no argument
+# can make the server do more than a bounded amount of it. The figures leave every honest input far
+# inside (a design is a few KiB); what they stop is a megabyte id, a 10,000-deep list or a number
+# that takes seconds to print.
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+"""One JSON-RPC message (a stdio line or an HTTP body)."""
+MAX_STRING_CHARS = 64 * 1024
+"""Any string, object keys included."""
+MAX_ITEMS = 1_000
+"""Items of one list, or members of one object."""
+MAX_DEPTH = 32
+"""Objects and lists inside each other, counting the message itself (its `params.arguments` is level 3)."""
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Integers within ±(2^53 - 1), the range every JSON implementation reads exactly."""
+LIMITS_TEXT = (
+    f"messages ≤ {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB, strings ≤ {MAX_STRING_CHARS:,} characters, "
+    f"lists and objects ≤ {MAX_ITEMS:,} items, nesting ≤ {MAX_DEPTH} levels, integers within ±(2^53 - 1), "
+    "numbers finite, strings valid Unicode"
+)
+
+
+class OversizedNumber:
+    """What the wire parser keeps in place of a number too long to convert (its digits are not read)."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def bounds_violation(value: Any, root: str = "") -> tuple[str, str] | None:
+    """The first place where `value` (parsed JSON) exceeds the limits above: (field path, what is wrong).
+
+    Iterative, so a value nested past Python's recursion limit is reported rather than crashing.
+    """
+    pending: list[tuple[Any, str, int]] = [(value, root, 1)]
+    while pending:
+        node, path, depth = pending.pop()
+        problem = _node_problem(node, depth)
+        if problem is not None:
+            return path or "(message)", problem
+        if isinstance(node, dict):
+            pending.extend((v, _join(path, k), depth + 1) for k, v in node.items())
+            bad_key = next((k for k in node if _string_problem(k) is not None), None)
+            if bad_key is not None:
+                return _join(path, bad_key), f"its name: {_string_problem(bad_key)}"
+        elif isinstance(node, list):
+            pending.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
+    return None
+
+
+def _node_problem(node: Any, depth: int) -> str | None:
+    if isinstance(node, dict | list):
+        if depth > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels; flatten the structure"
+        if len(node) > MAX_ITEMS:
+            kind = "an object of" if isinstance(node, dict) else "a list of"
+            return f"{kind} {len(node):,} items; the limit is {MAX_ITEMS:,} per list or object"
+        return None
+    if isinstance(node, str):
+        return _string_problem(node)
+    if isinstance(node, OversizedNumber):
+        return f"a number of {node.digits:,} digits; integers must lie within ±{MAX_SAFE_INTEGER:,}"
+    if isinstance(node, bool):
+        return None
+    if isinstance(node, int) and abs(node) > MAX_SAFE_INTEGER:
+        shown = (
+            f"{node}"
+            if node.bit_length() <= 128
+            else f"an integer of ≈{node.bit_length() * 0.30103:,.0f} digits"
+        )
+        return f"{shown} is outside ±{MAX_SAFE_INTEGER:,} (2^53 - 1), the integers JSON carries exactly"
+    if isinstance(node, float) and not math.isfinite(node):
+        return "not a finite number (NaN, Infinity or an overflowing exponent); send a finite number"
+    return None
+
+
+def _string_problem(text: str) -> str | None:
+    if len(text) > MAX_STRING_CHARS:
+        return (
+            f"a string of {len(text):,} characters; the limit is {MAX_STRING_CHARS:,} per string. "
+            "Shorten it, or refer to large material by name instead of pasting it."
+        )
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a string holding a lone UTF-16 surrogate (such as \\ud800); strings must be valid Unicode"
+    return None
+
+
+def _join(path: str, key: str) -> str:
+    shown = key if len(key) <= 40 and key.isidentifier() else repr(key[:40] + ("…" if len(key) > 40 else ""))
+    return f"{path}.{shown}" if path else shown

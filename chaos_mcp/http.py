@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import os
 import sys
 from collections.abc import Iterator
 from typing import Any
 
+import structlog
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chaos_mcp.config import LOOPBACK_HOSTS, Settings
+from chaos_mcp.contract import MAX_MESSAGE_BYTES
+from chaos_mcp.wire import INVALID_REQUEST, Rejected, error_reply, oversized, read_message_off_loop
+
+log = structlog.get_logger("chaos_mcp.http")
 
 TOKEN_ENV = "CHAOS_MCP_TOKEN"
 
@@ -50,6 +56,58 @@ class BearerToken:
         await self.app(scope, receive, send)
 
 
+class BoundedMessages:
+    """Every POSTed JSON-RPC message is checked as on stdio (wire.py) before the SDK reads it: a body
+    over the size limit, unparseable or out of bounds is answered here with a JSON-RPC error (HTTP
+    413 or 400), never a 500 or silence; what passes is replayed to the SDK unchanged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away mid-body
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            if len(body) > MAX_MESSAGE_BYTES:
+                await _answer(send, 413, oversized(bytes(body[:4096]), len(body)))
+                return
+        raw = bytes(body)
+        verdict = await read_message_off_loop(raw)
+        if isinstance(verdict, Rejected):
+            log.warning("message_rejected", reason=verdict.reason[:500])
+            await _answer(send, 400, verdict)
+            return
+        await self.app(scope, _replay(raw, receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _answer(send: Send, status: int, verdict: Rejected) -> None:
+    payload = json.dumps(verdict.reply or error_reply(None, INVALID_REQUEST, verdict.reason))
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload.encode()})
+
+
 def security(host: str, port: int) -> TransportSecuritySettings:
     hosts = [f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")] + ["127.0.0.1", "localhost"]
     if host not in LOOPBACK_HOSTS and host not in ("0.0.0.0", "::"):
@@ -63,7 +121,11 @@ def security(host: str, port: int) -> TransportSecuritySettings:
 
 
 def build_http_app(server: MCPServer[Any], host: str, port: int) -> ASGIApp:
-    app: ASGIApp = server.streamable_http_app(transport_security=security(host, port), host=host)
+    app: ASGIApp = BoundedMessages(
+        server.streamable_http_app(
+            transport_security=security(host, port), host=host, max_request_body_size=MAX_MESSAGE_BYTES
+        )
+    )
     token = os.environ.get(TOKEN_ENV)
     if host not in LOOPBACK_HOSTS and not token:
         raise PermissionError(

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import anyio
 import structlog
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, MCPServer
@@ -26,6 +27,7 @@ from starlette.responses import PlainTextResponse, Response
 from chaos_mcp import __version__
 from chaos_mcp.config import Settings
 from chaos_mcp.contract import (
+    LIMITS_TEXT,
     AbortAllInput,
     AnalyzeContingencyInput,
     DesignExperimentInput,
@@ -35,6 +37,7 @@ from chaos_mcp.contract import (
     ListExperimentsInput,
     Problem,
     ValidationProblems,
+    bounds_violation,
     pydantic_message,
 )
 from chaos_mcp.engine import catalog
@@ -44,6 +47,7 @@ from chaos_mcp.extras import register_extras
 from chaos_mcp.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from chaos_mcp.metrics import render_metrics
 from chaos_mcp.secrets import redact_text
+from chaos_mcp.stdio import BoundedStdioServer
 
 log = structlog.get_logger("chaos_mcp.server")
 
@@ -122,6 +126,18 @@ def _validate(
     return validated
 
 
+def _arguments(tool: str, model: type[BaseModel], given: dict[str, Any], unknown: dict[str, Any]) -> Any:
+    """The bounds (whatever the transport), then the tool's model; design_experiment validates its own,
+    naming unknown fields with the rest."""
+    violation = bounds_violation(given | unknown)
+    if violation is not None:
+        where, what = violation
+        raise ValidationProblems(tool, [Problem(field=where, message=f"{what} (limits: {LIMITS_TEXT})")])
+    if model is DesignExperimentInput:
+        return given | unknown
+    return _validate(tool, model, given, unknown)
+
+
 def _tool(
     holder: _Holder,
     name: str,
@@ -144,10 +160,10 @@ def _tool(
         try:
             engine = holder.get()
             given = {k: v for k, v in raw.items() if v is not None}
-            if model is DesignExperimentInput:
-                arguments: Any = given | unknown  # validate_design names unknown fields with the rest
-            else:
-                arguments = _validate(name, model, given, unknown)
+            # Off the event loop, like every CPU-bound step, so abort_all and progress stay prompt.
+            arguments = await anyio.to_thread.run_sync(
+                _arguments, name, model, given, unknown, abandon_on_cancel=True
+            )
             result = await handler(engine, arguments, ctx, extras)
         except (ValidationProblems, EngineError) as exc:
             raise ToolError(redact_text(str(exc), holder.settings.secrets())) from None
@@ -243,7 +259,7 @@ def _approver(outcome: Any) -> Approver:
 
 
 async def _design(engine: Engine, raw: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
-    return engine.design(raw)
+    return await anyio.to_thread.run_sync(engine.design, raw)
 
 
 async def _measure(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
@@ -271,7 +287,9 @@ async def _rollback(engine: Engine, args: Any, ctx: Context, resolved: dict[str,
 async def _report(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
     from chaos_mcp.reports.render import generate_report
 
-    return generate_report(engine, args.experiment_id, args.since, args.until, args.format)
+    return await anyio.to_thread.run_sync(
+        generate_report, engine, args.experiment_id, args.since, args.until, args.format
+    )
 
 
 async def _abort(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
@@ -287,11 +305,11 @@ async def _scenarios(engine: Engine, args: Any, ctx: Context, resolved: dict[str
 
 
 async def _get(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
-    return engine.get(args.experiment_id)
+    return await anyio.to_thread.run_sync(engine.get, args.experiment_id)
 
 
 async def _list(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
-    return {"experiments": engine.list(args.state, args.limit)}
+    return {"experiments": await anyio.to_thread.run_sync(engine.list, args.state, args.limit)}
 
 
 async def _contingency(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
@@ -431,7 +449,7 @@ def build_server(settings: Settings) -> MCPServer[Any]:
             finally:
                 holder.engine = None
 
-    server: MCPServer[Any] = MCPServer(
+    server: MCPServer[Any] = BoundedStdioServer(
         "chaos-mcp", instructions=INSTRUCTIONS, version=__version__, tools=tools, lifespan=lifespan
     )
     register_extras(server, holder.get)
