@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chaos_mcp.engine.sealing import Sealer, SealError, key_path_for
 from chaos_mcp.secrets import redact_text, secrets_in_url
 
 if TYPE_CHECKING:
@@ -222,6 +223,7 @@ class Journal:
                 f"cannot open the journal: {detail}. Check journal.url in chaos.toml."
             ) from None
         self.url = url
+        self._sealer = Sealer(key_path_for(url))
 
     def close(self) -> None:
         self._db.close()
@@ -315,11 +317,15 @@ class Journal:
     def write_ahead(
         self, fault_id: str, experiment_id: str, position: int, record: dict[str, Any], deadline: float
     ) -> None:
+        try:
+            sealed = self._sealer.seal(record)
+        except (SealError, OSError) as exc:
+            raise JournalError(f"the fault record could not be sealed: {exc}") from None
         with self._db.transaction():
             self._db.execute(
                 "INSERT INTO faults (id, experiment_id, position, record, status, deadline, updated_at)"
                 " VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                (fault_id, experiment_id, position, json.dumps(record), deadline, time.time()),
+                (fault_id, experiment_id, position, json.dumps(sealed), deadline, time.time()),
             )
             self._append(
                 experiment_id, "fault_written_ahead", {"fault_id": fault_id, "kind": record.get("kind")}
@@ -334,13 +340,27 @@ class Journal:
         rows = self._db.query(
             "SELECT * FROM faults WHERE experiment_id = ? ORDER BY position", (experiment_id,)
         )
-        return [_fault(r) for r in rows]
+        return [self._fault(r) for r in rows]
 
     def active_faults(self) -> list[FaultRow]:
         rows = self._db.query(
             "SELECT * FROM faults WHERE status IN ('pending', 'injected') ORDER BY updated_at", ()
         )
-        return [_fault(r) for r in rows]
+        return [self._fault(r) for r in rows]
+
+    def _fault(self, row: dict[str, Any]) -> FaultRow:
+        try:
+            record = self._sealer.open(json.loads(row["record"]))
+        except (SealError, OSError) as exc:
+            raise JournalError(f"fault {row['id']}: {exc}") from None
+        return FaultRow(
+            id=row["id"],
+            experiment_id=row["experiment_id"],
+            position=row["position"],
+            record=record,
+            status=row["status"],
+            deadline=row["deadline"],
+        )
 
     # ---- one active experiment per target
     def acquire_hold(self, target: str, experiment_id: str) -> str | None:
@@ -395,15 +415,4 @@ def _experiment(row: dict[str, Any]) -> ExperimentRow:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         design=json.loads(row["design"]),
-    )
-
-
-def _fault(row: dict[str, Any]) -> FaultRow:
-    return FaultRow(
-        id=row["id"],
-        experiment_id=row["experiment_id"],
-        position=row["position"],
-        record=json.loads(row["record"]),
-        status=row["status"],
-        deadline=row["deadline"],
     )
