@@ -80,7 +80,7 @@ def serve_http(server: MCPServer[Any], settings: Settings, host: str, port: int)
     except PermissionError as exc:
         print(f"chaos-mcp: {exc}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", log_config=None)
     _KeepOurSignals(config).run()
     return 0
 
