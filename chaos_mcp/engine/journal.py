@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chaos_mcp.engine.sealing import Sealer, SealError, key_path_for
+from chaos_mcp.engine.sealing import UNREADABLE, Sealer, SealError, key_path_for
 from chaos_mcp.secrets import redact_text, secrets_in_url
 
 if TYPE_CHECKING:
@@ -349,10 +349,11 @@ class Journal:
         return [self._fault(r) for r in rows]
 
     def _fault(self, row: dict[str, Any]) -> FaultRow:
+        raw = json.loads(row["record"])
         try:
-            record = self._sealer.open(json.loads(row["record"]))
-        except (SealError, OSError) as exc:
-            raise JournalError(f"fault {row['id']}: {exc}") from None
+            record = self._sealer.open(raw)
+        except (SealError, OSError) as exc:  # reports still read it; rebuilding the fault says why not
+            record = {**raw, UNREADABLE: f"fault {row['id']}: {exc}"}
         return FaultRow(
             id=row["id"],
             experiment_id=row["experiment_id"],

@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 KEY_ENV = "CHAOS_MCP_JOURNAL_KEY"
 SEALED = "sealed"
+UNREADABLE = "unreadable"  # set on a record whose fields could not be opened, with the reason
 
 
 class SealError(Exception):
