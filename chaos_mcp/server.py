@@ -39,6 +39,7 @@ from chaos_mcp.contract import (
 )
 from chaos_mcp.engine import catalog
 from chaos_mcp.engine.core import Engine, EngineError
+from chaos_mcp.engine.journal import JournalError
 from chaos_mcp.engine.policy import Approval, Approver
 from chaos_mcp.extras import register_extras
 from chaos_mcp.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -149,7 +150,7 @@ def _tool(
             else:
                 arguments = _validate(name, model, given, unknown)
             result = await handler(engine, arguments, ctx, extras)
-        except (ValidationProblems, EngineError) as exc:
+        except (ValidationProblems, EngineError, JournalError) as exc:
             raise ToolError(redact_text(str(exc), holder.settings.secrets())) from None
         except ExceptionGroup as group:
             refusal = _single_refusal(group)

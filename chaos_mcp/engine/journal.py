@@ -13,6 +13,7 @@ two server processes sharing one journal never both move an experiment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -109,6 +110,32 @@ class _Backend(ABC):
         """Serialise schema creation between processes (inside a transaction)."""
 
 
+def _is_conflict(exc: BaseException) -> bool:
+    """A constraint violation: the caller's compare-and-set logic handles it, it is not a failure."""
+    return "integrity" in type(exc).__name__.lower() or "unique" in str(exc).lower()
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Database errors become a JournalError a person can act on (disk full, read-only, damaged file)."""
+    try:
+        yield
+    except JournalError:
+        raise
+    except Exception as exc:
+        if _is_conflict(exc) or not _is_database_error(exc):
+            raise
+        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise JournalError(f"the journal could not be {what}: {reason}") from None
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.Error | OSError):
+        return True
+    module = type(exc).__module__
+    return module.startswith("psycopg") and type(exc).__name__ != "ProgrammingError"
+
+
 class _SQLite(_Backend):
     def __init__(self, path: str) -> None:
         if path != ":memory:":
@@ -136,23 +163,33 @@ class _SQLite(_Backend):
                 time.sleep(0.01)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._lock:
+        with self._lock, _translated("written"):
             return self._conn.execute(sql, tuple(params)).rowcount
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, _translated("read"):
             return [dict(row) for row in self._conn.execute(sql, tuple(params)).fetchall()]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            with _translated("written"):
+                self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            with _translated("written"):
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error:
+                    if self._conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                    raise
 
     def close(self) -> None:
         with self._lock:
@@ -173,18 +210,18 @@ class _Postgres(_Backend):
         )
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._lock, self._conn.cursor() as cur:
+        with self._lock, _translated("written"), self._conn.cursor() as cur:
             cur.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
             return cur.rowcount
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._lock, self._conn.cursor() as cur:
+        with self._lock, _translated("read"), self._conn.cursor() as cur:
             cur.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
             return list(cur.fetchall())
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._lock, self._conn.transaction():
+        with self._lock, _translated("written"), self._conn.transaction():
             yield
 
     def lock_schema(self) -> None:
@@ -204,6 +241,19 @@ def _open_backend(url: str) -> _Backend:
         return _Postgres(url)
     scheme = url.split("://", 1)[0] if "://" in url else "a value that is not a URL"
     raise JournalError(f"journal.url must start with sqlite:/// or postgresql://, got {scheme!r}")
+
+
+def require_existing(url: str) -> None:
+    """Operator commands act on a journal that a server wrote: a missing SQLite file is a wrong path
+    (or a wrong state dir), not an empty journal to create."""
+    if not url.startswith("sqlite:///"):
+        return
+    path = url.removeprefix("sqlite:///")
+    if path not in ("", ":memory:") and not Path(path).exists():
+        raise JournalError(
+            f"the journal {path} does not exist (nothing has run with this configuration; `serve` creates "
+            "it). Check journal.url in chaos.toml, --config, or CHAOS_MCP_STATE_DIR."
+        )
 
 
 class Journal:
