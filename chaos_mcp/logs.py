@@ -3,7 +3,7 @@
 Every line on stderr goes through the same processors: our own structlog events, and every
 standard-library logger (httpx's request lines, the MCP SDK, uvicorn, asyncio, warnings) through
 one root handler whose formatter is structlog's. Uncaught exceptions in any thread are logged the
-same way instead of printed as a bare traceback.
+same way, as one line naming the exception, never as a stack trace.
 """
 
 from __future__ import annotations
@@ -29,6 +29,26 @@ def _redactor(secrets: set[str]) -> structlog.types.Processor:
     return redact
 
 
+def _exception_summary(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """An exception becomes `error: "Type: message"` (each leaf of a group), never a stack trace:
+    log lines are read by people and agents, and frames can carry values."""
+    exc_info = event.pop("exc_info", None)
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple) and exc_info[1] is not None:
+        event.setdefault("error", "; ".join(_leaves(exc_info[1]))[:2000])
+    return event
+
+
+def _leaves(exc: BaseException) -> list[str]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [text for inner in exc.exceptions for text in _leaves(inner)]
+    message = str(exc).strip().splitlines()
+    return [f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__]
+
+
 def configure_logging(level: str = "INFO", secrets: set[str] | None = None) -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     redact = _redactor(secrets or set())
@@ -37,7 +57,7 @@ def configure_logging(level: str = "INFO", secrets: set[str] | None = None) -> N
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
+            _exception_summary,
             redact,
             structlog.processors.JSONRenderer(),
         ],
@@ -55,7 +75,7 @@ def configure_logging(level: str = "INFO", secrets: set[str] | None = None) -> N
             ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
+                _exception_summary,
                 redact,
                 structlog.processors.JSONRenderer(),
             ],

@@ -27,6 +27,7 @@ from chaos_mcp.engine.journal import Journal
 from chaos_mcp.interop import export_experiment, export_journal
 from chaos_mcp.reports.render import view_of
 from tests.e2e.conftest import result_data
+from tests.e2e.test_http_transport import wait_listening
 from tests.fixtures.services import PostgresDatabase, RedisServer
 from tests.helpers import free_port, kill_matching, valid_design
 
@@ -205,6 +206,7 @@ async def test_no_secret_on_a_command_line_a_log_line_the_journal_a_report_or_an
     logs = log.read_text()
     assert "HTTP Request" in logs, "httpx logged nothing: the scan of its lines would prove nothing"
     assert_json_lines(logs)
+    assert "Traceback" not in logs
     found.assert_absent("serve's stderr", logs)
     found.assert_absent("a tool result or report", "\n".join(outputs))
     found.assert_absent("the Chaos Toolkit export", exports(config))
@@ -224,3 +226,54 @@ async def test_no_secret_on_a_command_line_a_log_line_the_journal_a_report_or_an
         )
         assert b"sealed" in raw
         found.assert_absent("the journal's bytes", raw.decode(errors="replace"))
+
+
+async def test_serve_over_http_logs_only_redacted_json(tmp_path: Path, state_dir: Path, web_app: int) -> None:
+    password = f"httppw-{secrets.token_hex(8)}"
+    config = tmp_path / "chaos.toml"
+    config.write_text(
+        f'[targets.api]\nkind = "http"\nenvironment = "test"\n'
+        f'base_url = "http://probe:{password}@127.0.0.1:{web_app}"\nhealth = "/health"\n\n'
+        '[targets.schedule]\nkind = "schedule"\nenvironment = "test"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("CHAOS_MCP_CONFIG", "CHAOS_MCP_TOKEN")}
+    env["CHAOS_MCP_STATE_DIR"] = str(state_dir)
+    port = free_port()
+    log = tmp_path / "server.log"
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "chaos_mcp.cli",
+                "serve",
+                "--transport",
+                "http",
+                "--port",
+                str(port),
+                "--config",
+                str(config),
+                "--log-level",
+                "DEBUG",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        wait_listening(port, process)
+        async with Client(f"http://127.0.0.1:{port}/mcp", mode="legacy") as client:
+            probe = valid_design(
+                blast_radius={"scope": "program and its API", "targets": ["schedule", "api"]}
+            )
+            plan = result_data(await client.call_tool("design_experiment", probe))
+            ref = {"experiment_id": plan["experiment_id"]}
+            measured = result_data(await client.call_tool("measure_steady_state", ref))
+        assert password not in json.dumps(measured)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    logs = log.read_text()
+    assert "HTTP Request" in logs, "httpx logged nothing: the scan of its lines would prove nothing"
+    assert_json_lines(logs)
+    assert password not in logs and "Traceback" not in logs
