@@ -205,7 +205,7 @@ def _single_refusal(group: BaseExceptionGroup[Any]) -> Exception | None:
             pending.extend(current.exceptions)
         else:
             leaves.append(current)
-    refusals = [e for e in leaves if isinstance(e, ValidationProblems | EngineError)]
+    refusals = [e for e in leaves if isinstance(e, ValidationProblems | EngineError | JournalError)]
     return refusals[0] if len(refusals) == 1 and len(leaves) == 1 else None
 
 

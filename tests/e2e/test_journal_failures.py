@@ -123,3 +123,55 @@ async def test_a_full_disk_at_inject_says_so_and_leaves_no_hold(tmp_path: Path, 
             await engine.measure(again)
             await engine.inject(again, "test", "schedule")
             await engine.rollback(again)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with open(filler, "wb") as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * 65536)
+            out.flush()
+    return filler
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("step", ["design", "measure", "rollback"])
+async def test_a_full_disk_at_another_step_says_so_in_one_sentence(
+    tmp_path: Path, state_dir: Path, step: str
+) -> None:
+    from chaos_mcp.engine.journal import JournalError
+    from chaos_mcp.schedule.api import schedule_metrics
+
+    def coverage() -> float:
+        return float(schedule_metrics("schedule", settings.targets["schedule"])["coverage_pct"])  # type: ignore[arg-type]
+
+    with small_mount(tmp_path / "disk") as disk:
+        url = f"sqlite:///{disk / 'journal.sqlite3'}"
+        settings = embedded_default().model_copy(update={"journal": JournalSettings(url=url)})
+        async with Engine.running(settings) as engine:
+            experiment_id = (
+                "" if step == "design" else engine.design(valid_design(duration="30s"))["experiment_id"]
+            )
+            if step == "rollback":
+                await engine.measure(experiment_id)
+                await engine.inject(experiment_id, "test", "schedule")
+                assert coverage() < 100
+            filler = fill(disk)
+            with pytest.raises((EngineError, JournalError, ExceptionGroup)) as refused:
+                if step == "design":
+                    engine.design(valid_design(duration="30s"))
+                elif step == "measure":
+                    await engine.measure(experiment_id)
+                else:
+                    await engine.rollback(experiment_id)
+            error: BaseException = refused.value
+            while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+                error = error.exceptions[0]  # as the MCP layer shows it: the one refusal inside
+            assert str(error).startswith("the journal could not be written: "), str(error)
+            filler.unlink()
+            if step == "rollback":
+                assert coverage() == 100  # the fault itself was reverted; the journal catches up below
+                await engine.rollback(experiment_id)
+                row = engine.journal.get_experiment(experiment_id)
+                assert row is not None and row.state == "rolled_back"
+                assert engine.journal.active_faults() == [] and engine.journal.holds() == {}
