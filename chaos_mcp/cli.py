@@ -74,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "proxy":
         from chaos_mcp.faults.proxy.daemon import main as proxy_main
 
+        configure_logging(args.log_level)  # library loggers as JSON too; the daemon keeps this setup
+
         extra = ["--host", args.host, "--port", str(args.port), "--busy-poll-us", args.busy_poll_us]
         extra += ["--relay", args.relay]
         return proxy_main([*extra, *(["--config", args.config] if args.config else [])])
