@@ -379,8 +379,8 @@ class Engine:
         self, exc: JournalError, design: ExperimentDesign, experiment_id: str, touched: Sequence[Fault]
     ) -> EngineError:
         """No half-state when the journal cannot be written (full disk, read-only, damaged): what was
-        injected is reverted from memory, the holds are freed (or, if even that cannot be written, the
-        experiment never reached `injected`, so `recover` and the next admission see them as stale)."""
+        injected is reverted from memory and the holds are freed (if even that cannot be written, the
+        experiment is not `injected` in the journal, and `recover` frees its holds as stale)."""
         log.error("journal_write_failed", experiment_id=experiment_id, error=str(exc))
         for fault in reversed(touched):  # from memory: the journal may not even be readable
             with contextlib.suppress(Exception), anyio.fail_after(30):
