@@ -208,6 +208,8 @@ async def test_no_secret_on_a_command_line_a_log_line_the_journal_a_report_or_an
     assert_json_lines(logs)
     assert "Traceback" not in logs
     found.assert_absent("serve's stderr", logs)
+    for helper_log in state_dir.glob("*.log"):  # helpers' and the proxy daemon's own streams
+        found.assert_absent(helper_log.name, helper_log.read_text(errors="replace"))
     found.assert_absent("a tool result or report", "\n".join(outputs))
     found.assert_absent("the Chaos Toolkit export", exports(config))
     key = state_dir / ("journal.key" if journal_kind == "postgresql" else "journal.sqlite3.key")
