@@ -126,7 +126,19 @@ def _translated(what: str) -> Iterator[None]:
         if _is_conflict(exc) or not _is_database_error(exc):
             raise
         reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        raise JournalError(f"the journal could not be {what}: {reason}") from None
+        raise JournalError(f"the journal could not be {what}: {reason}{_hint(reason)}") from None
+
+
+def _hint(reason: str) -> str:
+    """What to do next, for the causes an operator meets."""
+    text = reason.lower()
+    if "full" in text or "no space" in text:
+        return " (free disk space, then retry)"
+    if "readonly" in text or "read-only" in text or "unable to open" in text or "permission" in text:
+        return " (the file, its directory and its mount must be writable by this user)"
+    if "malformed" in text or "not a database" in text:
+        return " (the file is damaged: move it and its -wal/-shm files aside and restore a backup)"
+    return ""
 
 
 def _is_database_error(exc: BaseException) -> bool:
@@ -269,9 +281,8 @@ class Journal:
             raise
         except Exception as exc:  # sqlite3, psycopg or OS errors: all mean "cannot open"
             detail = redact_text(f"{type(exc).__name__}: {exc}", secrets_in_url(url))
-            raise JournalError(
-                f"cannot open the journal: {detail}. Check journal.url in chaos.toml."
-            ) from None
+            advice = _hint(detail).strip(" ()") or "check journal.url in chaos.toml"
+            raise JournalError(f"cannot open the journal: {detail}; {advice}.") from None
         self.url = url
         self._sealer = Sealer(key_path_for(url))
 
