@@ -21,8 +21,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from chaos_mcp.config import LOOPBACK_HOSTS, Settings
 
 TOKEN_ENV = "CHAOS_MCP_TOKEN"
-
-
 MAX_SESSIONS = 64
 MAX_CONNECTIONS = 256  # beyond it uvicorn answers 503 at once
 SESSION_IDLE_TIMEOUT = 600.0
