@@ -1,4 +1,5 @@
-"""Streamable HTTP at /mcp: loopback by default, a bearer token anywhere else, DNS-rebinding protection on."""
+"""Streamable HTTP at /mcp: loopback by default, a bearer token anywhere else, DNS-rebinding protection
+on every path (/metrics too); sessions, connections and slowly arriving requests are bounded."""
 
 from __future__ import annotations
 
