@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 
 from chaos_mcp import __version__
 from chaos_mcp.config import ConfigError, Settings, load_settings
-from chaos_mcp.engine.journal import JournalError
+from chaos_mcp.engine.journal import JournalError, require_existing
 from chaos_mcp.logs import configure_logging
 
 
@@ -19,9 +20,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="chaos-mcp", description="Safe chaos experiments for AI agents (MCP)."
     )
     parser.add_argument("--version", action="version", version=f"chaos-mcp {__version__}")
-    parser.add_argument("--config", help="chaos.toml (default: $CHAOS_MCP_CONFIG, then ./chaos.toml)")
-    parser.add_argument("--log-level", default="INFO")
-    sub = parser.add_subparsers(dest="command", required=True)
+    _shared_options(parser, default=None)
+    parser.set_defaults(log_level="INFO")
+    # the same options after the subcommand (`chaos-mcp serve --config FILE`); SUPPRESS keeps a
+    # value given before the subcommand when none is given after it
+    shared = argparse.ArgumentParser(add_help=False)
+    _shared_options(shared, default=argparse.SUPPRESS)
+    sub = _SharedSubparsers(parser.add_subparsers(dest="command", required=True), shared)
     serve = sub.add_parser("serve", help="run the MCP server")
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1")
@@ -31,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     proxy.add_argument("--host", default="127.0.0.1")
     proxy.add_argument("--port", type=int, default=8474)
     proxy.add_argument("--busy-poll-us", default="0", help="opt-in latency tuning (e.g. 100); costs CPU")
+    proxy.add_argument(
+        "--relay", default="auto", help="auto | kernel | native | python (see chaos-mcp proxy -h)"
+    )
     abort = sub.add_parser("abort", help="kill switch: revert every active fault, refuse new injections")
     abort.add_argument("--reason", default="operator abort from the shell")
     sub.add_parser("arm", help="re-arm after an abort")
@@ -43,12 +51,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _shared_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--config", default=default, help="chaos.toml (default: $CHAOS_MCP_CONFIG, then ./chaos.toml)"
+    )
+    parser.add_argument("--log-level", default=default, help="DEBUG | INFO | WARNING | ERROR (default INFO)")
+
+
+class _SharedSubparsers:
+    """Every subcommand also accepts the shared options."""
+
+    def __init__(self, actions: Any, shared: argparse.ArgumentParser) -> None:
+        self.actions, self.shared = actions, shared
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self.actions.add_parser(name, parents=[self.shared], **kwargs)
+        return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "proxy":
         from chaos_mcp.faults.proxy.daemon import main as proxy_main
 
+        configure_logging(args.log_level)  # library loggers as JSON too; the daemon keeps this setup
+
         extra = ["--host", args.host, "--port", str(args.port), "--busy-poll-us", args.busy_poll_us]
+        extra += ["--relay", args.relay]
         return proxy_main([*extra, *(["--config", args.config] if args.config else [])])
     try:
         settings = load_settings(args.config)
@@ -57,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(args.log_level, settings.secrets())
     try:
+        if args.command in ("abort", "arm", "recover"):
+            require_existing(settings.journal.resolved_url())
         return _run(args, settings)
     except JournalError as exc:
         print(f"chaos-mcp: {exc}", file=sys.stderr)

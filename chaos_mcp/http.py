@@ -1,7 +1,9 @@
-"""Streamable HTTP at /mcp: loopback by default, a bearer token anywhere else, DNS-rebinding protection on."""
+"""Streamable HTTP at /mcp: loopback by default, a bearer token anywhere else, DNS-rebinding protection
+on every path (/metrics too); sessions, connections and slowly arriving requests are bounded."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -10,11 +12,14 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import h11
 import structlog
 import uvicorn
 from mcp.server.mcpserver import MCPServer
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from chaos_mcp.config import LOOPBACK_HOSTS, Settings
 from chaos_mcp.contract import MAX_MESSAGE_BYTES
@@ -23,19 +28,28 @@ from chaos_mcp.wire import INVALID_REQUEST, Rejected, error_reply, oversized, re
 log = structlog.get_logger("chaos_mcp.http")
 
 TOKEN_ENV = "CHAOS_MCP_TOKEN"
+MAX_SESSIONS = 64
+MAX_CONNECTIONS = 256  # beyond it uvicorn answers 503 at once
+SESSION_IDLE_TIMEOUT = 600.0
+REQUEST_TIMEOUT_ENV = "CHAOS_MCP_HTTP_REQUEST_TIMEOUT"
+REQUEST_TIMEOUT = 10.0  # seconds for a whole request (headers and body) to arrive
 
 
 class BearerToken:
-    """Rejects requests without `Authorization: Bearer <token>`, compared in constant time."""
+    """Rejects requests without `Authorization: Bearer <token>`, compared in constant time.
+
+    The scheme is case-insensitive (RFC 7235): `bearer <token>` is accepted too."""
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             given = dict(scope.get("headers", [])).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            scheme, _, credentials = given.strip().partition(b" ")
+            valid = scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self.expected)
+            if not valid:
                 await send(
                     {
                         "type": "http.response.start",
@@ -108,6 +122,69 @@ async def _answer(send: Send, status: int, verdict: Rejected) -> None:
     await send({"type": "http.response.body", "body": payload.encode()})
 
 
+class HostGuard:
+    """The DNS-rebinding checks the SDK applies to /mcp (Host → 421, Origin → 403), on every path:
+    /metrics and anything else mounted beside it."""
+
+    def __init__(self, app: ASGIApp, settings: TransportSecuritySettings) -> None:
+        self.app = app
+        self.checks = TransportSecurityMiddleware(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = await self.checks.validate_request(Request(scope), is_post=False)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class DeadlineH11(H11Protocol):
+    """uvicorn times out idle keep-alive connections but not a request that arrives slowly: a
+    connection that sends its headers (or body) a byte at a time would be held for ever. Every
+    request must arrive whole within the request timeout of the connection opening or of the
+    previous response; a request being answered (a tool call, an event stream) is not limited."""
+
+    _deadline: asyncio.TimerHandle | None = None
+    _armed_cycle: object = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._armed_cycle = self.cycle
+        self._deadline = self.loop.call_later(request_timeout(), self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        no_new_request = self.cycle is self._armed_cycle
+        body_incomplete = self.conn.their_state is h11.SEND_BODY
+        if (no_new_request or body_incomplete) and not self.transport.is_closing():
+            self.transport.close()
+
+
+def request_timeout() -> float:
+    try:
+        return max(0.1, float(os.environ.get(REQUEST_TIMEOUT_ENV, REQUEST_TIMEOUT)))
+    except ValueError:
+        return REQUEST_TIMEOUT
+
+
 def security(host: str, port: int) -> TransportSecuritySettings:
     hosts = [f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")] + ["127.0.0.1", "localhost"]
     if host not in LOOPBACK_HOSTS and host not in ("0.0.0.0", "::"):
@@ -121,9 +198,14 @@ def security(host: str, port: int) -> TransportSecuritySettings:
 
 
 def build_http_app(server: MCPServer[Any], host: str, port: int) -> ASGIApp:
+    checks = security(host, port)
     app: ASGIApp = BoundedMessages(
         server.streamable_http_app(
-            transport_security=security(host, port), host=host, max_request_body_size=MAX_MESSAGE_BYTES
+            transport_security=checks,
+            host=host,
+            max_request_body_size=MAX_MESSAGE_BYTES,
+            max_sessions=MAX_SESSIONS,
+            session_idle_timeout=SESSION_IDLE_TIMEOUT,
         )
     )
     token = os.environ.get(TOKEN_ENV)
@@ -133,7 +215,7 @@ def build_http_app(server: MCPServer[Any], host: str, port: int) -> ASGIApp:
             f"set. Set {TOKEN_ENV} to a long random token (clients send Authorization: Bearer <token>), or "
             "bind --host 127.0.0.1."
         )
-    return BearerToken(app, token) if token else app
+    return HostGuard(BearerToken(app, token) if token else app, checks)
 
 
 def serve_http(server: MCPServer[Any], settings: Settings, host: str, port: int) -> int:
@@ -142,7 +224,17 @@ def serve_http(server: MCPServer[Any], settings: Settings, host: str, port: int)
     except PermissionError as exc:
         print(f"chaos-mcp: {exc}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        log_config=None,  # uvicorn's own handlers would print plain text; ours are structlog JSON
+        http=DeadlineH11,
+        timeout_keep_alive=5,
+        limit_concurrency=MAX_CONNECTIONS,
+    )
     _KeepOurSignals(config).run()
     return 0
 

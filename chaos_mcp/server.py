@@ -42,6 +42,7 @@ from chaos_mcp.contract import (
 )
 from chaos_mcp.engine import catalog
 from chaos_mcp.engine.core import Engine, EngineError
+from chaos_mcp.engine.journal import JournalError
 from chaos_mcp.engine.policy import Approval, Approver
 from chaos_mcp.extras import register_extras
 from chaos_mcp.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -165,7 +166,7 @@ def _tool(
                 _arguments, name, model, given, unknown, abandon_on_cancel=True
             )
             result = await handler(engine, arguments, ctx, extras)
-        except (ValidationProblems, EngineError) as exc:
+        except (ValidationProblems, EngineError, JournalError) as exc:
             raise ToolError(redact_text(str(exc), holder.settings.secrets())) from None
         except ExceptionGroup as group:
             refusal = _single_refusal(group)
@@ -220,7 +221,7 @@ def _single_refusal(group: BaseExceptionGroup[Any]) -> Exception | None:
             pending.extend(current.exceptions)
         else:
             leaves.append(current)
-    refusals = [e for e in leaves if isinstance(e, ValidationProblems | EngineError)]
+    refusals = [e for e in leaves if isinstance(e, ValidationProblems | EngineError | JournalError)]
     return refusals[0] if len(refusals) == 1 and len(leaves) == 1 else None
 
 

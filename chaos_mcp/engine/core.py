@@ -6,11 +6,12 @@ is the source of truth, so several processes (and `recover` after a crash) agree
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableSequence, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from chaos_mcp.engine.journal import (
     ExperimentRow,
     FaultRow,
     Journal,
+    JournalError,
 )
 from chaos_mcp.engine.lifecycle import ACTIVE_STATES, State, require
 from chaos_mcp.engine.measure import Measurer
@@ -286,10 +288,14 @@ class Engine:
     ) -> dict[str, Any]:
         row, design = self.load(experiment_id)
         scenario = scenarios()[design.scenario]
-        approvals = await admission.admit(self, row, design, environment, target_component, approver)
-        if not self.journal.transition(
-            experiment_id, [State.BASELINED], State.INJECTED, {"approvals": approvals}
-        ):
+        try:
+            approvals = await admission.admit(self, row, design, environment, target_component, approver)
+            moved = self.journal.transition(
+                experiment_id, [State.BASELINED], State.INJECTED, {"approvals": approvals}
+            )
+        except JournalError as exc:
+            raise await self._journal_failed(exc, design, experiment_id, []) from None
+        if not moved:
             self._release(design, experiment_id)
             current = self.journal.get_experiment(experiment_id)
             raise EngineError(
@@ -300,11 +306,14 @@ class Engine:
         deadline = started + design.duration_s
         faults = self._build_faults(experiment_id, design, deadline)
         injected: list[str] = []
+        touched: list[Fault] = []
         try:
             for position, fault in enumerate(faults):
                 fault_id = f"{experiment_id}-f{position}"
-                await self._inject_one(fault_id, experiment_id, position, fault, deadline)
+                await self._inject_one(fault_id, experiment_id, position, fault, deadline, touched)
                 injected.append(fault.describe())
+        except JournalError as exc:
+            raise await self._journal_failed(exc, design, experiment_id, touched) from None
         except Exception as exc:
             log.warning("injection_failed", experiment_id=experiment_id, error=type(exc).__name__)
             steps = await revert_faults(self.journal, self.journal.faults(experiment_id))
@@ -360,9 +369,16 @@ class Engine:
         }
 
     async def _inject_one(
-        self, fault_id: str, experiment_id: str, position: int, fault: Fault, deadline: float
+        self,
+        fault_id: str,
+        experiment_id: str,
+        position: int,
+        fault: Fault,
+        deadline: float,
+        touched: MutableSequence[Fault],
     ) -> None:
-        """prepare, write ahead, inject; a fault refused before it touched anything is `not_injected`."""
+        """prepare, write ahead, inject; a fault refused before it touched anything is `not_injected`.
+        `touched` gains the fault once it may act, so a journal that fails later can revert it."""
         try:
             await fault.prepare()
         except Exception as exc:
@@ -376,6 +392,7 @@ class Engine:
             )
             raise
         self.journal.write_ahead(fault_id, experiment_id, position, fault.to_record(), deadline)
+        touched.append(fault)
         try:
             await fault.inject()
         except NotInjected as exc:
@@ -418,6 +435,26 @@ class Engine:
             f"Approve chaos injection? {design.scenario} on {design.target_component} ({design.environment}) "
             f"for {design.duration_s:g}s. Hypothesis: {design.hypothesis} "
             f"Needs approval because: {'; '.join(e.reason for e in needed)}."
+        )
+
+    async def _journal_failed(
+        self, exc: JournalError, design: ExperimentDesign, experiment_id: str, touched: Sequence[Fault]
+    ) -> EngineError:
+        """No half-state when the journal cannot be written (full disk, read-only, damaged): what was
+        injected is reverted from memory and the holds are freed (if even that cannot be written, the
+        experiment is not `injected` in the journal, and `recover` frees its holds as stale)."""
+        log.error("journal_write_failed", experiment_id=experiment_id, error=str(exc))
+        for fault in reversed(touched):  # from memory: the journal may not even be readable
+            with contextlib.suppress(Exception), anyio.fail_after(30):
+                await fault.revert()
+        with contextlib.suppress(JournalError):
+            self.journal.transition(experiment_id, [State.INJECTED], State.FAILED, {"error": str(exc)})
+        with contextlib.suppress(JournalError):
+            self._release(design, experiment_id)
+        done = "everything injected so far was reverted" if touched else "nothing was injected"
+        return EngineError(
+            f"{exc}. {done}; make room (or fix the journal's file and permissions), then design the "
+            "experiment again."
         )
 
     def _release(self, design: ExperimentDesign, experiment_id: str) -> None:

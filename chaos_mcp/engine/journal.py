@@ -14,6 +14,7 @@ two server processes sharing one journal never both move an experiment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chaos_mcp.engine.sealing import UNREADABLE, Sealer, SealError, key_path_for
 from chaos_mcp.secrets import redact_text, secrets_in_url
 
 if TYPE_CHECKING:
@@ -124,6 +126,44 @@ class _Backend(ABC):
         """Serialise taking holds between processes (inside a transaction)."""
 
 
+def _is_conflict(exc: BaseException) -> bool:
+    """A constraint violation: the caller's compare-and-set logic handles it, it is not a failure."""
+    return "integrity" in type(exc).__name__.lower() or "unique" in str(exc).lower()
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Database errors become a JournalError a person can act on (disk full, read-only, damaged file)."""
+    try:
+        yield
+    except JournalError:
+        raise
+    except Exception as exc:
+        if _is_conflict(exc) or not _is_database_error(exc):
+            raise
+        reason = redact_text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise JournalError(f"the journal could not be {what}: {reason}{_hint(reason)}") from None
+
+
+def _hint(reason: str) -> str:
+    """What to do next, for the causes an operator meets."""
+    text = reason.lower()
+    if "full" in text or "no space" in text:
+        return " (free disk space, then retry)"
+    if "readonly" in text or "read-only" in text or "unable to open" in text or "permission" in text:
+        return " (the file, its directory and its mount must be writable by this user)"
+    if "malformed" in text or "not a database" in text:
+        return " (the file is damaged: move it and its -wal/-shm files aside and restore a backup)"
+    return ""
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.Error | OSError):
+        return True
+    module = type(exc).__module__
+    return module.startswith("psycopg") and type(exc).__name__ != "ProgrammingError"
+
+
 class _SQLite(_Backend):
     def __init__(self, path: str) -> None:
         if path != ":memory:":
@@ -151,23 +191,33 @@ class _SQLite(_Backend):
                 time.sleep(0.01)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._lock:
+        with self._lock, _translated("written"):
             return self._conn.execute(sql, tuple(params)).rowcount
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._lock:
+        with self._lock, _translated("read"):
             return [dict(row) for row in self._conn.execute(sql, tuple(params)).fetchall()]
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            with _translated("written"):
+                self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+            with _translated("written"):
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error:
+                    if self._conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            self._conn.execute("ROLLBACK")
+                    raise
 
     def close(self) -> None:
         with self._lock:
@@ -188,18 +238,18 @@ class _Postgres(_Backend):
         )
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        with self._lock, self._conn.cursor() as cur:
+        with self._lock, _translated("written"), self._conn.cursor() as cur:
             cur.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
             return cur.rowcount
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        with self._lock, self._conn.cursor() as cur:
+        with self._lock, _translated("read"), self._conn.cursor() as cur:
             cur.execute(sql.replace("?", "%s"), tuple(params))  # type: ignore[arg-type]
             return list(cur.fetchall())
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._lock, self._conn.transaction():
+        with self._lock, _translated("written"), self._conn.transaction():
             yield
 
     def lock_schema(self) -> None:
@@ -224,6 +274,19 @@ def _open_backend(url: str) -> _Backend:
     raise JournalError(f"journal.url must start with sqlite:/// or postgresql://, got {scheme!r}")
 
 
+def require_existing(url: str) -> None:
+    """Operator commands act on a journal that a server wrote: a missing SQLite file is a wrong path
+    (or a wrong state dir), not an empty journal to create."""
+    if not url.startswith("sqlite:///"):
+        return
+    path = url.removeprefix("sqlite:///")
+    if path not in ("", ":memory:") and not Path(path).exists():
+        raise JournalError(
+            f"the journal {path} does not exist (nothing has run with this configuration; `serve` creates "
+            "it). Check journal.url in chaos.toml, --config, or CHAOS_MCP_STATE_DIR."
+        )
+
+
 class Journal:
     def __init__(self, url: str) -> None:
         try:
@@ -237,10 +300,10 @@ class Journal:
             raise
         except Exception as exc:  # sqlite3, psycopg or OS errors: all mean "cannot open"
             detail = redact_text(f"{type(exc).__name__}: {exc}", secrets_in_url(url))
-            raise JournalError(
-                f"cannot open the journal: {detail}. Check journal.url in chaos.toml."
-            ) from None
+            advice = _hint(detail).strip(" ()") or "check journal.url in chaos.toml"
+            raise JournalError(f"cannot open the journal: {detail}; {advice}.") from None
         self.url = url
+        self._sealer = Sealer(key_path_for(url))
 
     def close(self) -> None:
         self._db.close()
@@ -341,11 +404,15 @@ class Journal:
         status: str = "pending",
     ) -> None:
         """`status` is 'pending' before inject(), or 'not_injected' for a fault refused in prepare()."""
+        try:
+            sealed = self._sealer.seal(record)
+        except (SealError, OSError) as exc:
+            raise JournalError(f"the fault record could not be sealed: {exc}") from None
         with self._db.transaction():
             self._db.execute(
                 "INSERT INTO faults (id, experiment_id, position, record, status, deadline, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (fault_id, experiment_id, position, json.dumps(record), status, deadline, time.time()),
+                (fault_id, experiment_id, position, json.dumps(sealed), status, deadline, time.time()),
             )
             self._append(
                 experiment_id, "fault_written_ahead", {"fault_id": fault_id, "kind": record.get("kind")}
@@ -360,13 +427,28 @@ class Journal:
         rows = self._db.query(
             "SELECT * FROM faults WHERE experiment_id = ? ORDER BY position", (experiment_id,)
         )
-        return [_fault(r) for r in rows]
+        return [self._fault(r) for r in rows]
 
     def active_faults(self) -> list[FaultRow]:
         rows = self._db.query(
             "SELECT * FROM faults WHERE status IN ('pending', 'injected') ORDER BY updated_at", ()
         )
-        return [_fault(r) for r in rows]
+        return [self._fault(r) for r in rows]
+
+    def _fault(self, row: dict[str, Any]) -> FaultRow:
+        raw = json.loads(row["record"])
+        try:
+            record = self._sealer.open(raw)
+        except (SealError, OSError) as exc:  # reports still read it; rebuilding the fault says why not
+            record = {**raw, UNREADABLE: f"fault {row['id']}: {exc}"}
+        return FaultRow(
+            id=row["id"],
+            experiment_id=row["experiment_id"],
+            position=row["position"],
+            record=record,
+            status=row["status"],
+            deadline=row["deadline"],
+        )
 
     def faults_with_status(self, statuses: Sequence[str], since: float | None = None) -> list[FaultRow]:
         """Faults in any of `statuses` (last changed at or after `since`, when given)."""
@@ -375,7 +457,7 @@ class Journal:
         if since is not None:
             sql += " AND updated_at >= ?"
             params.append(since)
-        return [_fault(r) for r in self._db.query(sql + " ORDER BY updated_at", params)]
+        return [self._fault(r) for r in self._db.query(sql + " ORDER BY updated_at", params)]
 
     # ---- one active experiment per target
     def acquire_hold(self, target: str, experiment_id: str) -> str | None:
@@ -485,15 +567,4 @@ def _experiment(row: dict[str, Any]) -> ExperimentRow:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         design=json.loads(row["design"]),
-    )
-
-
-def _fault(row: dict[str, Any]) -> FaultRow:
-    return FaultRow(
-        id=row["id"],
-        experiment_id=row["experiment_id"],
-        position=row["position"],
-        record=json.loads(row["record"]),
-        status=row["status"],
-        deadline=row["deadline"],
     )

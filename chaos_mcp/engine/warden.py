@@ -5,7 +5,11 @@ the journal, and exits as soon as nothing of the experiment is left active. Faul
 on their own (proxy toxics, Redis pauses, lock holders, ballast) are reverted by both; revert is
 idempotent.
 
-    python -m chaos_mcp.engine.warden JOURNAL_URL EXPERIMENT_ID DEADLINE
+    CHAOS_MCP_WARDEN_JOURNAL=JOURNAL_URL python -m chaos_mcp.engine.warden LABEL EXPERIMENT_ID DEADLINE
+
+The journal URL may carry a password, so it travels in the environment (readable by the same user
+and root only), never on the command line that `ps` shows to everyone; LABEL is the URL with its
+password masked, so an operator still sees which journal a warden serves.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from chaos_mcp.secrets import redact_url
+
 if TYPE_CHECKING:
     from chaos_mcp.engine.journal import Journal
 
+JOURNAL_ENV = "CHAOS_MCP_WARDEN_JOURNAL"
 GRACE = 0.2
 POLL = 0.25
 RETRY_FOR = 60.0
@@ -33,13 +40,20 @@ def spawn_warden(journal_url: str, experiment_id: str, deadline: float) -> int |
     if ":memory:" in journal_url or journal_url in ("sqlite://", "sqlite:///"):
         return None
     process = subprocess.Popen(
-        [sys.executable, "-m", "chaos_mcp.engine.warden", journal_url, experiment_id, repr(deadline)],
+        [
+            sys.executable,
+            "-m",
+            "chaos_mcp.engine.warden",
+            redact_url(journal_url),
+            experiment_id,
+            repr(deadline),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         close_fds=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", JOURNAL_ENV: journal_url},
     )
     return process.pid
 
@@ -89,7 +103,13 @@ async def _revert_until_gone(journal: Journal, experiment_id: str, deadline: flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    journal_url, experiment_id, deadline = (argv or sys.argv[1:])[:3]
+    args = argv or sys.argv[1:]
+    journal_url = os.environ.get(JOURNAL_ENV)
+    if len(args) != 3 or not journal_url:
+        usage = f"usage: {JOURNAL_ENV}=URL python -m chaos_mcp.engine.warden LABEL EXPERIMENT_ID DEADLINE"
+        print(usage, file=sys.stderr)
+        return 2
+    _label, experiment_id, deadline = args
     return anyio.run(watch, journal_url, experiment_id, float(deadline))
 
 

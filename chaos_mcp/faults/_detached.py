@@ -170,6 +170,7 @@ def _handshake(fd: int, deadline: float, tag: str) -> Worker:
 def become_worker() -> tuple[dict[str, Any], TextIO]:
     """In the child: read the payload, double-fork, announce the pid; returns (payload, channel)."""
     payload: dict[str, Any] = json.loads(sys.stdin.read())
+    _log_as_json(payload)
     if os.fork() > 0:
         os._exit(0)
     channel = os.fdopen(os.dup(1), "w", buffering=1)
@@ -179,6 +180,28 @@ def become_worker() -> tuple[dict[str, Any], TextIO]:
     pid = os.getpid()
     channel.write(f"pid {pid} {start_ticks(pid)}\n")
     return payload, channel
+
+
+def _log_as_json(payload: dict[str, Any]) -> None:
+    """A helper's stderr (helpers.log) gets the same redacted JSON lines as the server's, uncaught
+    exceptions included, with the credentials of its own payload masked."""
+    from chaos_mcp.logs import configure_logging
+    from chaos_mcp.secrets import secrets_in_url
+
+    found: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            found.update(secrets_in_url(value))
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    collect(payload)
+    configure_logging("WARNING", found)
 
 
 def report_ready(channel: TextIO) -> None:

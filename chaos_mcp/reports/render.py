@@ -9,6 +9,7 @@ period_report(engine, since, until, fmt)                     the period report
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,21 @@ if TYPE_CHECKING:
 FORMATS = ("markdown", "json", "html")
 
 
+_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def _markdown_safe(value: Any) -> Any:
+    """Markdown passes raw HTML through to whatever renders it, so a hypothesis's `<script>` must arrive
+    as text. Raw HTML (and autolinks) can only begin with `<` and a letter, `/`, `!` or `?`; escaping
+    just that `<` keeps criteria such as `latency <= 500` readable."""
+    if value is None or isinstance(value, int | float):
+        return value
+    return _HTML_START.sub("&lt;", str(value))
+
+
 def _environment(autoescape: bool) -> Environment:
     env = Environment(
+        finalize=None if autoescape else _markdown_safe,
         loader=PackageLoader("chaos_mcp.reports", "templates"),
         undefined=StrictUndefined,
         autoescape=autoescape,
