@@ -14,6 +14,8 @@ from chaos_mcp.engine.reverter import revert_faults
 async def abort(settings: Settings, reason: str, out: Any) -> int:
     async with Engine.running(settings) as engine:
         result = await engine.abort_all(reason)
+        swept = await _sweep(settings, engine)
+    _print_swept(swept, out)
     print(
         f"aborted {len(result['aborted'])} experiment(s), reverted {len(result['reverted'])} fault(s) in "
         f"{result['seconds']}s; injections refused until `chaos-mcp arm`",
@@ -44,11 +46,23 @@ async def recover(settings: Settings, out: Any) -> int:
     async with Engine.running(settings) as engine:
         steps = await _recover(engine, lambda experiment_id, deadline: True, "chaos-mcp recover")
         _free_stale_holds(engine, min_age=0.0)
+        _print_swept(await _sweep(settings, engine), out)
     failed = [s for s in steps if s["status"] != "COMPLETE"]
     print(f"recovered {len(steps) - len(failed)} fault(s); {len(failed)} failed", file=out)
     for step in failed:
         print(f"  FAILED {step['fault_id']}: {step.get('detail')}", file=out)
     return 1 if failed else 0
+
+
+async def _sweep(settings: Settings, engine: Engine) -> list[str]:
+    from chaos_mcp.engine.proxies import sweep_stray_toxics  # httpx loads only when needed
+
+    return await sweep_stray_toxics(settings, engine.journal)
+
+
+def _print_swept(swept: list[str], out: Any) -> None:
+    if swept:
+        print(f"removed {len(swept)} toxic(s) added outside any experiment: {', '.join(swept)}", file=out)
 
 
 async def _recover(engine: Engine, orphaned: Callable[[str, float], bool], by: str) -> list[dict[str, Any]]:
