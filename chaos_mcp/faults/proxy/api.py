@@ -23,7 +23,6 @@ from starlette.routing import Route
 
 from chaos_mcp import __version__
 from chaos_mcp.faults.proxy import metrics
-from chaos_mcp.faults.proxy.access import TOKEN_HEADER
 from chaos_mcp.faults.proxy.proxy import ProxyError
 from chaos_mcp.faults.proxy.registry import ProxyRegistry
 
@@ -53,7 +52,7 @@ def guarded(handler: Endpoint, registry: ProxyRegistry, on_change: Callable[[], 
         if changes and not registry.access.authorized(request.headers):
             return error(
                 f"{request.method} {request.url.path}: this request changes the daemon and needs its "
-                f"token: send `Authorization: Bearer <token>` or `{TOKEN_HEADER}: <token>` with the "
+                "token: send `Authorization: Bearer <token>` or `X-Chaos-Proxy-Token: <token>` with the "
                 "contents of the daemon's token file (see `chaos-mcp proxy --help`)",
                 401,
             )
