@@ -43,6 +43,7 @@ from chaos_mcp.faults.proxy.api import build_app
 from chaos_mcp.faults.proxy.fastpath import RELAY_MODES, NativeRelayUnavailable, RelayMode
 from chaos_mcp.faults.proxy.proxy import ProxyError
 from chaos_mcp.faults.proxy.registry import ProxyRegistry
+from chaos_mcp.faults.proxy.supervisor import is_supervised
 
 log = structlog.get_logger("chaos_mcp.proxy")
 WANTED_FILES = 65536
@@ -116,7 +117,6 @@ class ProxyDaemon:
         access: AccessPolicy | None = None,
         state_file: Path | None = None,
         generation: int = 0,
-        supervisor_pid: int | None = None,
     ) -> None:
         if busy_poll_us < 0:
             raise ValueError(f"busy_poll_us must be >= 0 (0 turns busy-polling off), got {busy_poll_us}")
@@ -129,7 +129,6 @@ class ProxyDaemon:
         self.registry = ProxyRegistry(access=access)
         self.state_file = state_file
         self.generation = generation
-        self.supervisor_pid = supervisor_pid
         self.started_at = time.time()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -173,12 +172,11 @@ class ProxyDaemon:
 
     def status(self) -> dict[str, Any]:
         """For /version: which incarnation this is, so a restart is visible to the engine and reports."""
-        supervised = self.supervisor_pid is not None and os.getppid() == self.supervisor_pid
         return {
             "generation": self.generation,
             "started_at": self.started_at,
             "pid": os.getpid(),
-            "supervised": supervised,
+            "supervised": is_supervised(self.port, os.getpid()),
             "token_required": self.registry.access.token is not None,
         }
 
@@ -296,7 +294,6 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--adopt", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--state-file", help=argparse.SUPPRESS)
     parser.add_argument("--generation", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--supervisor-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--busy-poll-us",
         type=_non_negative,
@@ -368,7 +365,6 @@ def main(argv: list[str] | None = None) -> int:
         access=AccessPolicy.from_settings(settings, token),
         state_file=Path(args.state_file) if args.state_file else None,
         generation=args.generation,
-        supervisor_pid=args.supervisor_pid,
     )
     try:
         import uvloop

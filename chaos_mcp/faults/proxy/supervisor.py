@@ -90,7 +90,6 @@ class Supervisor:
     def _run_child(self) -> int:
         command = [sys.executable, "-m", "chaos_mcp.cli", "proxy", *self.daemon_argv]
         command += ["--state-file", str(proxies_file(self.port)), "--generation", str(self.generation)]
-        command += ["--supervisor-pid", str(os.getpid())]
         self.child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         self._write_status()
         code = self.child.wait()
@@ -104,7 +103,7 @@ class Supervisor:
         self.generation = int(previous.get("generation", 0))
         self.restarts = list(previous.get("restarts", []))
         self._write_status(daemon_pid=pid)
-        while not self.stopping and _alive(pid):
+        while not self.stopping and alive(pid):
             time.sleep(ADOPT_POLL)
         if self.stopping:
             os.kill(pid, signal.SIGTERM)
@@ -139,7 +138,14 @@ class Supervisor:
             self.child.send_signal(signum)
 
 
-def _alive(pid: int) -> bool:
+def is_supervised(port: int, daemon_pid: int) -> bool:
+    """True if a live supervisor's status names `daemon_pid` as the daemon it watches on `port`."""
+    status = read_status(port)
+    supervisor = status.get("supervisor_pid")
+    return status.get("daemon_pid") == daemon_pid and isinstance(supervisor, int) and alive(supervisor)
+
+
+def alive(pid: int) -> bool:
     """True while `pid` runs (a zombie no one reaps yet counts as dead)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
