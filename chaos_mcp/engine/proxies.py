@@ -87,6 +87,13 @@ def _start_daemon(api: str, settings: Settings, adopt: int | None = None) -> Non
     command += ["--supervise", *(["--adopt", str(adopt)] if adopt else [])]
     if Path(settings.source).is_file():
         command += ["--config", str(Path(settings.source).resolve())]
+    for target in settings.targets.values():  # also when the settings did not come from a file
+        command += ["--allow-upstream", target.proxy.upstream] if target.proxy else []
+    for upstream in settings.proxy.allowed_upstreams:
+        command += ["--allow-upstream", upstream]
+    for host in settings.proxy.allowed_listen_hosts:
+        command += ["--allow-listen-host", host]
+    command += ["--max-toxic-seconds", f"{settings.policy.max_duration:g}"]
     with open(log_path, "ab") as log_file:
         subprocess.Popen(
             command,

@@ -31,8 +31,8 @@ def answers(api_url: str) -> bool:
 class DaemonProcess:
     """`python -m chaos_mcp.cli proxy --port P --config FILE [extra…]`, output to `log_path`."""
 
-    def __init__(self, tmp_path: Path, config_text: str, *extra: str) -> None:
-        self.port = free_port()
+    def __init__(self, tmp_path: Path, config_text: str, *extra: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.state = tmp_path / "state"
         self.state.mkdir(exist_ok=True)
         self.config = tmp_path / "chaos.toml"

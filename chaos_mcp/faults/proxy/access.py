@@ -12,7 +12,7 @@ import hmac
 import ipaddress
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,14 +83,23 @@ class AccessPolicy:
     max_ttl: float = SPEC_MAX_DURATION
 
     @classmethod
-    def from_settings(cls, settings: Settings, token: str | None) -> AccessPolicy:
+    def from_settings(
+        cls,
+        settings: Settings,
+        token: str | None,
+        more_upstreams: Sequence[str] = (),
+        more_listen_hosts: Sequence[str] = (),
+        max_ttl: float | None = None,
+    ) -> AccessPolicy:
         declared = [t.proxy.upstream for t in settings.targets.values() if t.proxy is not None]
-        upstreams = frozenset(_address(u) for u in [*declared, *settings.proxy.allowed_upstreams])
+        upstreams = [*declared, *settings.proxy.allowed_upstreams, *more_upstreams]
+        listen_hosts = [*settings.proxy.allowed_listen_hosts, *more_listen_hosts]
+        longest = min(settings.policy.max_duration, SPEC_MAX_DURATION)
         return cls(
             token=token,
-            upstreams=upstreams,
-            listen_hosts=frozenset(h.lower().strip("[]") for h in settings.proxy.allowed_listen_hosts),
-            max_ttl=min(settings.policy.max_duration, SPEC_MAX_DURATION),
+            upstreams=frozenset(_address(u) for u in upstreams),
+            listen_hosts=frozenset(h.lower().strip("[]") for h in listen_hosts),
+            max_ttl=longest if max_ttl is None else min(max_ttl, longest),
         )
 
     def authorized(self, headers: Mapping[str, str]) -> bool:

@@ -287,6 +287,21 @@ def _parser() -> argparse.ArgumentParser:
         "then add toxics or redirect proxies; off by default",
     )
     parser.add_argument(
+        "--allow-upstream",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="accept this upstream too (repeatable; the server passes its targets' upstreams this way)",
+    )
+    parser.add_argument(
+        "--allow-listen-host", action="append", default=[], metavar="HOST", help="accept this listen host too"
+    )
+    parser.add_argument(
+        "--max-toxic-seconds",
+        type=float,
+        help="the longest expiry a toxic may have (default and ceiling: policy.max_duration)",
+    )
+    parser.add_argument(
         "--supervise",
         action="store_true",
         help="run the daemon under a supervisor that restarts it (its proxies, no toxics) if it dies",
@@ -345,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         return supervise(_without(given, "--supervise", "--adopt"), args.port, args.adopt)
     try:
         settings = load_settings(args.config)
+        _check_addresses(args.allow_upstream)
         token = None if args.allow_unauthenticated else load_or_create_token(_token_path(args.token_file))
     except ConfigError as exc:
         print(f"chaos-mcp proxy: {exc}", file=sys.stderr)
@@ -362,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         args.port,
         args.busy_poll_us,
         args.relay,
-        access=AccessPolicy.from_settings(settings, token),
+        access=AccessPolicy.from_settings(
+            settings, token, args.allow_upstream, args.allow_listen_host, args.max_toxic_seconds
+        ),
         state_file=Path(args.state_file) if args.state_file else None,
         generation=args.generation,
     )
@@ -382,6 +400,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _check_addresses(addresses: list[str]) -> None:
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"--allow-upstream: expected host:port such as 127.0.0.1:5432, got {address!r}")
 
 
 def _token_path(explicit: str | None) -> Path:
