@@ -23,10 +23,10 @@ import redis
 
 from chaos_mcp.config import load_settings
 from chaos_mcp.engine.proxies import ensure_proxies
-from chaos_mcp.faults.proxy.supervisor import alive
+from chaos_mcp.faults.proxy.supervisor import alive, read_status
 from tests.helpers import free_port
 from tests.proxy.conftest import wait_until
-from tests.proxy.daemon_process import answers, target_toml
+from tests.proxy.daemon_process import DaemonProcess, answers, target_toml
 
 
 class Site:
@@ -51,8 +51,8 @@ class Site:
         return f"http://127.0.0.1:{self.api_port}"
 
     def status(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.state / f"proxy-{self.api_port}.supervisor.json").read_text())
-        return data
+        """The supervisor's status file ({} before one is written)."""
+        return read_status(self.api_port)
 
     def version(self) -> dict[str, Any]:
         data: dict[str, Any] = httpx.get(f"{self.api_url}/version", timeout=2).json()
@@ -70,11 +70,10 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     monkeypatch.setenv("CHAOS_MCP_CONFIG", str(made.config))
     yield made
     pids = []
-    with contextlib.suppress(OSError, ValueError):
-        pids += [made.status()["supervisor_pid"], made.status()["daemon_pid"]]
+    pids += [made.status().get("supervisor_pid"), made.status().get("daemon_pid")]
     with contextlib.suppress(httpx.HTTPError):
         pids.append(made.version()["pid"])
-    for pid in pids:  # the supervisor first, so that it cannot restart the daemon
+    for pid in filter(None, pids):  # the supervisor first, so that it cannot restart the daemon
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
 
@@ -178,4 +177,20 @@ def test_sigterm_to_the_supervisor_stops_the_daemon_for_good(site: Site) -> None
     os.kill(int(status["supervisor_pid"]), signal.SIGTERM)
     wait_until(lambda: not alive(int(status["supervisor_pid"])), timeout=10, what="supervisor gone")
     assert not alive(int(status["daemon_pid"]))
+    assert not answers(site.api_url)
+
+
+def test_a_daemon_the_operator_started_is_adopted_and_not_restarted_after_a_requested_stop(
+    site: Site,
+) -> None:
+    operator = DaemonProcess(site.state.parent, site.config.read_text(), port=site.api_port).start()
+    try:
+        anyio.run(ensure_proxies, load_settings(str(site.config)))
+        assert operator.process is not None
+        wait_until(lambda: site.status().get("daemon_pid") == operator.process.pid, what="adopted")
+        supervisor = int(site.status()["supervisor_pid"])
+        assert site.version()["supervised"] is True
+    finally:
+        operator.stop()
+    wait_until(lambda: not alive(supervisor), timeout=10, what="the adopting supervisor leaves")
     assert not answers(site.api_url)

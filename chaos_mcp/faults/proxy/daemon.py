@@ -43,7 +43,7 @@ from chaos_mcp.faults.proxy.api import build_app
 from chaos_mcp.faults.proxy.fastpath import RELAY_MODES, NativeRelayUnavailable, RelayMode
 from chaos_mcp.faults.proxy.proxy import ProxyError
 from chaos_mcp.faults.proxy.registry import ProxyRegistry
-from chaos_mcp.faults.proxy.supervisor import is_supervised
+from chaos_mcp.faults.proxy.supervisor import is_supervised, stopped_file
 
 log = structlog.get_logger("chaos_mcp.proxy")
 WANTED_FILES = 65536
@@ -259,6 +259,7 @@ async def serve(daemon: ProxyDaemon, settings: Settings | None = None) -> None:
             await daemon.create_from_settings(settings)
             daemon.persist()
         await daemon.wait()
+        stopped_file(daemon.port).write_text(str(os.getpid()))  # asked to stop: not to be restarted
     finally:
         await daemon.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -14,6 +14,7 @@ experiment) then starts a new supervisor that adopts it (`--adopt PID`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -43,6 +44,18 @@ def status_file(port: int) -> Path:
     return state_dir() / f"proxy-{port}.supervisor.json"
 
 
+def stopped_file(port: int) -> Path:
+    """Where a daemon that stops on request writes its pid, so an adopting supervisor lets it be."""
+    return state_dir() / f"proxy-{port}.stopped"
+
+
+def stopped_cleanly(port: int, pid: int) -> bool:
+    try:
+        return stopped_file(port).read_text().strip() == str(pid)
+    except OSError:
+        return False
+
+
 def read_status(port: int) -> dict[str, Any]:
     try:
         data = json.loads(status_file(port).read_text(encoding="utf-8"))
@@ -64,7 +77,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         if adopt is not None:
-            self._adopt(adopt)
+            if not self._adopt(adopt):
+                return 0
         else:
             proxies_file(self.port).unlink(missing_ok=True)
             code = self._run_child()
@@ -97,8 +111,8 @@ class Supervisor:
             self._record_death(code)
         return code
 
-    def _adopt(self, pid: int) -> None:
-        """Watch a daemon a previous supervisor started (not our child) until it dies."""
+    def _adopt(self, pid: int) -> bool:
+        """Watch a daemon we did not start until it dies; True if it died without being asked to."""
         previous = read_status(self.port)
         self.generation = int(previous.get("generation", 0))
         self.restarts = list(previous.get("restarts", []))
@@ -106,9 +120,13 @@ class Supervisor:
         while not self.stopping and alive(pid):
             time.sleep(ADOPT_POLL)
         if self.stopping:
-            os.kill(pid, signal.SIGTERM)
-            raise SystemExit(0)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            return False
+        if stopped_cleanly(self.port, pid):
+            return False
         self._record_death(None)
+        return True
 
     def _record_death(self, code: int | None) -> None:
         how = "unknown" if code is None else f"signal {-code}" if code < 0 else f"exit {code}"
