@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -112,8 +113,6 @@ _fields = st.fixed_dictionaries(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(ROUTES), body=_json | _fields)
 def test_fuzzed_json_bodies_never_get_a_500(client: httpx.Client, route: tuple[str, str], body: Any) -> None:
-    import json
-
     _status(client, *route, json.dumps(body).encode())
     client.post("/reset")
     for name in client.get("/proxies").json():
@@ -156,6 +155,24 @@ def test_stalled_heads_and_bodies_are_dropped_and_the_api_keeps_answering(daemon
     body.close()
 
 
-def test_no_traceback_or_internal_error_reaches_the_daemons_log(daemon: DaemonProcess) -> None:
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+    ],
+)
+def test_malformed_http_is_a_400(daemon: DaemonProcess, request_bytes: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=3) as sock:
+        sock.sendall(request_bytes)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
+
+
+def test_no_traceback_or_internal_error_reaches_the_daemons_log_and_every_line_is_json(
+    daemon: DaemonProcess,
+) -> None:
     log = daemon.log()
     assert "Traceback" not in log and "control_api_failed" not in log, log[-2000:]
+    for line in log.splitlines():
+        assert isinstance(json.loads(line), dict), line

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import resource
 import signal
@@ -338,7 +339,20 @@ def _non_negative(text: str) -> float:
     return value
 
 
+class _LibraryLogs(logging.Handler):
+    """uvicorn's and asyncio's log records as structlog JSON lines too, never with a traceback."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = {"logger": record.name}
+        if record.exc_info and record.exc_info[1] is not None:
+            fields["error"] = type(record.exc_info[1]).__name__
+        log.log(record.levelno, record.getMessage(), **fields)
+
+
 def _log_to_stderr() -> None:
+    root = logging.getLogger()
+    root.handlers = [_LibraryLogs()]
+    root.setLevel(logging.WARNING)
     if not structlog.is_configured():
         structlog.configure(
             processors=[
