@@ -95,6 +95,7 @@ class Supervisor:
             if len(crashes) > MAX_CRASHES:
                 log.error("proxy_daemon_crash_loop", crashes=len(crashes), within_s=CRASH_WINDOW)
                 return 1
+            time.sleep(0.2 * (len(crashes) - 1))  # the first restart at once, then a growing pause
             self.generation += 1
             code = self._run_child()
             if self.stopping or code == 0:
