@@ -23,6 +23,7 @@ import redis
 
 from chaos_mcp.config import load_settings
 from chaos_mcp.engine.proxies import ensure_proxies
+from chaos_mcp.faults.network import ProxyToxicFault
 from chaos_mcp.faults.proxy.supervisor import alive, read_status
 from tests.helpers import free_port
 from tests.proxy.conftest import wait_until
@@ -194,3 +195,18 @@ def test_a_daemon_the_operator_started_is_adopted_and_not_restarted_after_a_requ
         operator.stop()
     wait_until(lambda: not alive(supervisor), timeout=10, what="the adopting supervisor leaves")
     assert not answers(site.api_url)
+
+
+def test_a_toxic_faults_revert_issued_while_the_daemon_restarts_succeeds_and_finds_it_gone(
+    site: Site,
+) -> None:
+    anyio.run(ensure_proxies, load_settings(str(site.config)))
+    fault = ProxyToxicFault(
+        api_url=site.api_url, proxy="cache", toxic_type="latency", attributes={"latency": 100}
+    )
+    anyio.run(fault.inject)
+    assert anyio.run(fault.verify)
+    _sigkill(int(site.version()["pid"]))
+    anyio.run(fault.revert)  # the daemon is down at this moment; revert waits for its restart
+    assert anyio.run(fault.verify) is False
+    assert site.version()["generation"] == 1

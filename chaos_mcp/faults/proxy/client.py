@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
 from chaos_mcp.secrets import redact_url
@@ -66,8 +68,13 @@ class ToxicSpec:
 
 
 class ProxyClient:
-    def __init__(self, api_url: str, timeout: float = 5.0, token: str | None = None) -> None:
+    def __init__(
+        self, api_url: str, timeout: float = 5.0, token: str | None = None, restart_grace: float = 0.0
+    ) -> None:
+        """`restart_grace`: keep retrying a refused connection this long (a supervised daemon that
+        died is back within about a second); nothing was sent, so any request may be retried."""
         self.api_url = api_url.rstrip("/")
+        self.restart_grace = restart_grace
         token = token if token is not None else token_for(self.api_url)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(base_url=self.api_url, timeout=timeout, headers=headers)
@@ -82,11 +89,17 @@ class ProxyClient:
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            response = await self._http.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            where = redact_url(self.api_url)
-            raise ProxyApiError(f"proxy daemon at {where} unreachable ({exc}); is it running?", 0) from None
+        give_up = time.monotonic() + self.restart_grace
+        while True:
+            try:
+                response = await self._http.request(method, path, json=body)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() >= give_up:
+                    raise self._unreachable("connection refused") from None
+                await anyio.sleep(0.1)
+            except httpx.HTTPError as exc:
+                raise self._unreachable(str(exc)) from None
         if response.status_code >= 400:
             try:
                 message = str(response.json().get("error", response.text))
@@ -94,6 +107,10 @@ class ProxyClient:
                 message = response.text
             raise ProxyApiError(f"{method} {path}: {response.status_code} {message}", response.status_code)
         return response.json() if response.content else None
+
+    def _unreachable(self, why: str) -> ProxyApiError:
+        where = redact_url(self.api_url)
+        return ProxyApiError(f"proxy daemon at {where} unreachable ({why}); is it running?", 0)
 
     async def version(self) -> str:
         data = await self._call("GET", "/version")
