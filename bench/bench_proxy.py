@@ -45,7 +45,9 @@ def wait_port(port: int, timeout: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def proxy_daemon(relay: str = "auto", busy_poll_us: int = 0) -> Iterator[httpx.Client]:
+def proxy_daemon(
+    relay: str = "auto", busy_poll_us: int = 0, extra_upstream: str = ""
+) -> Iterator[httpx.Client]:
     """The daemon as `chaos-mcp proxy --relay R --busy-poll-us N` runs it (defaults: auto, 0)."""
     port = free_port()
     cmd = [
@@ -58,6 +60,8 @@ def proxy_daemon(relay: str = "auto", busy_poll_us: int = 0) -> Iterator[httpx.C
         str(busy_poll_us),
         "--relay",
         relay,
+        "--allow-unauthenticated",  # a throwaway daemon on a free port, driven by this script alone
+        *(f"--allow-upstream={u}" for u in ("127.0.0.1:6379", "127.0.0.1:5432", extra_upstream) if u),
     ]
     process = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
@@ -253,7 +257,7 @@ def main() -> int:
     rows: list[tuple[str, str, str, str, str]] = []
     sink = Sink()
     with (
-        proxy_daemon() as api,
+        proxy_daemon(extra_upstream=f"127.0.0.1:{sink.port}") as api,
         proxy_daemon(relay="native") as api_native,
         proxy_daemon(relay="python") as api_python,
         socat(6379) as redis_socat,

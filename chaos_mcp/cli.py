@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     sub.add_parser("demo", help="a complete experiment on the embedded default")
-    proxy = sub.add_parser("proxy", help="the fault-injecting proxy daemon")
+    # its other options (--config, --token-file, --supervise, --relay …) pass through to the daemon
+    proxy = sub.add_parser("proxy", help="the fault-injecting proxy daemon", add_help=False)
     proxy.add_argument("--host", default="127.0.0.1")
     proxy.add_argument("--port", type=int, default=8474)
     proxy.add_argument("--busy-poll-us", default="0", help="opt-in latency tuning (e.g. 100); costs CPU")
@@ -70,15 +71,18 @@ class _SharedSubparsers:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
     if args.command == "proxy":
         from chaos_mcp.faults.proxy.daemon import main as proxy_main
 
         configure_logging(args.log_level)  # library loggers as JSON too; the daemon keeps this setup
 
-        extra = ["--host", args.host, "--port", str(args.port), "--busy-poll-us", args.busy_poll_us]
-        extra += ["--relay", args.relay]
-        return proxy_main([*extra, *(["--config", args.config] if args.config else [])])
+        given = ["--host", args.host, "--port", str(args.port), "--busy-poll-us", args.busy_poll_us]
+        given += ["--relay", args.relay]
+        return proxy_main([*given, *rest, *(["--config", args.config] if args.config else [])])
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

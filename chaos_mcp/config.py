@@ -39,10 +39,14 @@ class ProxySpec(_Strict):
     @field_validator("listen", "upstream")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected host:port such as 127.0.0.1:15432, got {value!r}")
-        return value
+        return _host_port(value)
+
+
+def _host_port(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port such as 127.0.0.1:15432, got {value!r}")
+    return value
 
 
 class PrometheusQuery(_Strict):
@@ -123,6 +127,18 @@ class JournalSettings(_Strict):
 
 class ProxySettings(_Strict):
     api: str = DEFAULT_PROXY_API
+    allowed_upstreams: list[str] = Field(
+        default_factory=list,
+        description="host:port upstreams the proxy daemon accepts besides the targets' proxy.upstream",
+    )
+    allowed_listen_hosts: list[str] = Field(
+        default_factory=list, description="listen hosts the proxy daemon accepts besides loopback"
+    )
+
+    @field_validator("allowed_upstreams")
+    @classmethod
+    def _upstreams(cls, values: list[str]) -> list[str]:
+        return [_host_port(value) for value in values]
 
 
 class PolicySettings(_Strict):

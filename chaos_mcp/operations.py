@@ -15,6 +15,8 @@ from chaos_mcp.engine.reverter import in_force, owed, recheck_since, revert_faul
 async def abort(settings: Settings, reason: str, out: Any) -> int:
     async with Engine.running(settings) as engine:
         result = await engine.abort_all(reason)
+        swept = await _sweep(settings, engine)
+    _print_swept(swept, out)
     still = in_force(result["reverted"])
     print(
         f"aborted {len(result['aborted'])} experiment(s), reverted {len(result['reverted']) - len(still)} "
@@ -49,6 +51,7 @@ async def recover(settings: Settings, out: Any) -> int:
     async with Engine.running(settings) as engine:
         steps = await _recover(engine, lambda experiment_id, deadline: True, "chaos-mcp recover")
         _free_stale_holds(engine, min_age=0.0)
+        _print_swept(await _sweep(settings, engine), out)
     still = in_force(steps)
     done = [s for s in steps if s["status"] == "COMPLETE" and not s["detail"].startswith("already")]
     again = [s for s in done if s["detail"].startswith("found in effect")]
@@ -71,6 +74,17 @@ def _print_in_force(steps: list[dict[str, Any]], out: Any) -> None:
             f"{step['detail']}",
             file=out,
         )
+
+
+async def _sweep(settings: Settings, engine: Engine) -> list[str]:
+    from chaos_mcp.engine.proxies import sweep_stray_toxics  # httpx loads only when needed
+
+    return await sweep_stray_toxics(settings, engine.journal)
+
+
+def _print_swept(swept: list[str], out: Any) -> None:
+    if swept:
+        print(f"removed {len(swept)} toxic(s) added outside any experiment: {', '.join(swept)}", file=out)
 
 
 async def _recover(engine: Engine, orphaned: Callable[[str, float], bool], by: str) -> list[dict[str, Any]]:

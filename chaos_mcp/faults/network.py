@@ -15,6 +15,7 @@ from chaos_mcp.faults.proxy.client import ProxyApiError, ProxyClient, ToxicSpec
 from chaos_mcp.secrets import redact_url
 
 DOWN_TOXIC = "chaos_mcp_down"
+RESTART_GRACE = 3.0  # revert and verify wait this long for a supervised daemon that is restarting
 
 
 @register_fault
@@ -59,7 +60,7 @@ class ProxyToxicFault(Fault):
                 raise FaultError(f"cannot add toxic to proxy {self.proxy!r}: {exc}") from None
 
     async def revert(self) -> None:
-        async with ProxyClient(self.api_url) as client:
+        async with ProxyClient(self.api_url, restart_grace=RESTART_GRACE) as client:
             try:
                 await client.remove_toxic(self.proxy, self.toxic_name, missing_ok=True)
             except ProxyApiError as exc:
@@ -68,7 +69,7 @@ class ProxyToxicFault(Fault):
                 ) from None
 
     async def verify(self) -> bool:
-        async with ProxyClient(self.api_url) as client:
+        async with ProxyClient(self.api_url, restart_grace=RESTART_GRACE) as client:
             try:
                 return await client.get_toxic(self.proxy, self.toxic_name) is not None
             except ProxyApiError as exc:

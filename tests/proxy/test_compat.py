@@ -1,4 +1,5 @@
-"""The unmodified toxiproxy-python client (PyPI) drives the daemon: Toxiproxy API compatibility."""
+"""The unmodified toxiproxy-python client (PyPI) drives `chaos-mcp proxy --allow-unauthenticated`
+(it cannot send the token): Toxiproxy API compatibility."""
 
 from __future__ import annotations
 
@@ -11,11 +12,19 @@ import redis
 import toxiproxy
 from toxiproxy.api import APIConsumer
 
-from tests.proxy.conftest import DaemonThread
+from tests.proxy.daemon_process import DaemonProcess
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    config = '[proxy]\nallowed_upstreams = ["127.0.0.1:6379"]\n'
+    running = DaemonProcess(tmp_path_factory.mktemp("compat"), config, "--allow-unauthenticated").start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture
-def server(daemon: DaemonThread) -> Iterator[toxiproxy.Toxiproxy]:
+def server(daemon: DaemonProcess) -> Iterator[toxiproxy.Toxiproxy]:
     APIConsumer.host, APIConsumer.port = "127.0.0.1", daemon.port
     client = toxiproxy.Toxiproxy()
     yield client

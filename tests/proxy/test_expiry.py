@@ -51,9 +51,12 @@ def test_a_down_toxic_with_a_ttl_brings_the_proxy_back_by_itself(api: httpx.Clie
     wait_until(answers, timeout=3, what="proxy back after ttl")
 
 
-def test_toxics_without_expiry_keep_the_toxiproxy_shape(api: httpx.Client) -> None:
+def test_a_toxic_given_no_expiry_keeps_the_toxiproxy_shape_and_expires_after_the_longest_experiment(
+    api: httpx.Client,
+) -> None:
     make_proxy(api, "shape", "127.0.0.1:6379")
     toxic = add_toxic(api, "shape", type="latency", attributes={"latency": 1})
+    expires_at = toxic.pop("expires_at")
     assert toxic == {
         "name": "latency_downstream",
         "type": "latency",
@@ -61,3 +64,4 @@ def test_toxics_without_expiry_keep_the_toxiproxy_shape(api: httpx.Client) -> No
         "toxicity": 1.0,
         "attributes": {"latency": 1, "jitter": 0},
     }
+    assert abs(expires_at - (time.time() + 600)) < 5

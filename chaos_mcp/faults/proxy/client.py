@@ -3,16 +3,29 @@
 async with ProxyClient("http://127.0.0.1:8474") as client:
     await client.ensure_proxy("db", listen="127.0.0.1:15432", upstream="127.0.0.1:5432")
     await client.add_toxic("db", ToxicSpec(type="latency", attributes={"latency": 200}, ttl=60))
+
+The client sends the daemon's token (access.py: `$CHAOS_MCP_PROXY_TOKEN_FILE`, else
+`<state dir>/proxy.token`) when that file exists; to a non-loopback API only when the file was
+named explicitly, so a remote Toxiproxy never sees the local daemon's token.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
 from chaos_mcp.secrets import redact_url
+from chaos_mcp.state import state_dir
+
+TOKEN_FILE_ENV = "CHAOS_MCP_PROXY_TOKEN_FILE"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 Stream = Literal["upstream", "downstream"]
 
@@ -55,9 +68,16 @@ class ToxicSpec:
 
 
 class ProxyClient:
-    def __init__(self, api_url: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, api_url: str, timeout: float = 5.0, token: str | None = None, restart_grace: float = 0.0
+    ) -> None:
+        """`restart_grace`: keep retrying a refused connection this long (a supervised daemon that
+        died is back within about a second); nothing was sent, so any request may be retried."""
         self.api_url = api_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.api_url, timeout=timeout)
+        self.restart_grace = restart_grace
+        token = token if token is not None else token_for(self.api_url)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(base_url=self.api_url, timeout=timeout, headers=headers)
 
     async def __aenter__(self) -> ProxyClient:
         return self
@@ -69,11 +89,17 @@ class ProxyClient:
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            response = await self._http.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            where = redact_url(self.api_url)
-            raise ProxyApiError(f"proxy daemon at {where} unreachable ({exc}); is it running?", 0) from None
+        give_up = time.monotonic() + self.restart_grace
+        while True:
+            try:
+                response = await self._http.request(method, path, json=body)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() >= give_up:
+                    raise self._unreachable("connection refused") from None
+                await anyio.sleep(0.1)
+            except httpx.HTTPError as exc:
+                raise self._unreachable(str(exc)) from None
         if response.status_code >= 400:
             try:
                 message = str(response.json().get("error", response.text))
@@ -82,9 +108,18 @@ class ProxyClient:
             raise ProxyApiError(f"{method} {path}: {response.status_code} {message}", response.status_code)
         return response.json() if response.content else None
 
+    def _unreachable(self, why: str) -> ProxyApiError:
+        where = redact_url(self.api_url)
+        return ProxyApiError(f"proxy daemon at {where} unreachable ({why}); is it running?", 0)
+
     async def version(self) -> str:
         data = await self._call("GET", "/version")
         return str(data.get("version")) if isinstance(data, dict) else str(data)
+
+    async def status(self) -> dict[str, Any]:
+        """GET /version as a dict: ours adds generation, started_at, pid, supervised, token_required."""
+        data = await self._call("GET", "/version")
+        return data if isinstance(data, dict) else {"version": str(data)}
 
     async def list_proxies(self) -> dict[str, dict[str, Any]]:
         result: dict[str, dict[str, Any]] = await self._call("GET", "/proxies")
@@ -149,6 +184,21 @@ class ProxyClient:
 
 
 ProxyClient.list = ProxyClient.list_proxies  # type: ignore[attr-defined]
+
+
+def token_for(api_url: str) -> str | None:
+    """The daemon's token for `api_url`, or None (no token file, or a remote API and the default file)."""
+    if not os.environ.get(TOKEN_FILE_ENV) and urlsplit(api_url).hostname not in _LOOPBACK:
+        return None
+    try:
+        return default_token_path().read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def default_token_path() -> Path:
+    explicit = os.environ.get(TOKEN_FILE_ENV)
+    return Path(explicit) if explicit else state_dir() / "proxy.token"
 
 
 def _same_listen(current: str, wanted: str) -> bool:

@@ -11,11 +11,11 @@ import re
 import time
 from typing import Any
 
+from chaos_mcp.faults.proxy.access import AccessPolicy
 from chaos_mcp.faults.proxy.fastpath import FastPath
 from chaos_mcp.faults.proxy.proxy import Proxy, ProxyError, Stream, ToxicEntry, split_address
 from chaos_mcp.faults.proxy.toxics import ToxicError, build_toxic
 
-MAX_TTL = 7 * 24 * 3600.0
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
@@ -58,9 +58,10 @@ def _known_keys(body: dict[str, Any], allowed: set[str], what: str) -> None:
 
 
 class ProxyRegistry:
-    def __init__(self, fast_path: FastPath | None = None) -> None:
+    def __init__(self, fast_path: FastPath | None = None, access: AccessPolicy | None = None) -> None:
         self.proxies: dict[str, Proxy] = {}
         self.fast_path = fast_path
+        self.access = access or AccessPolicy()
 
     def get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)
@@ -81,6 +82,8 @@ class ProxyRegistry:
         listen = _field(data, "listen", str, "host:port such as 127.0.0.1:15432", "127.0.0.1:0")
         enabled = _field(data, "enabled", bool, "true or false", True)
         split_address(upstream, "upstream")
+        self.access.check_listen(listen)
+        self.access.check_upstream(upstream)
         if name in self.proxies:
             raise ProxyError(
                 f"name: proxy {name!r} already exists; delete it first or pick another name", 409
@@ -115,6 +118,8 @@ class ProxyRegistry:
         listen = _field(data, "listen", str, "host:port", proxy.listen)
         split_address(upstream, "upstream")
         split_address(listen, "listen")
+        self.access.check_listen(listen)
+        self.access.check_upstream(upstream)
         proxy.upstream = upstream
         proxy.enabled = enabled
         await proxy.relisten(listen)
@@ -138,7 +143,7 @@ class ProxyRegistry:
     # ---- toxics ------------------------------------------------------------------------
     async def add_toxic(self, proxy_name: str, body: object) -> ToxicEntry:
         proxy = self.get(proxy_name)
-        entry = toxic_entry(require_object(body, "a toxic"))
+        entry = toxic_entry(require_object(body, "a toxic"), self.access.max_ttl)
         await proxy.add_toxic(entry)
         return entry
 
@@ -153,13 +158,16 @@ class ProxyRegistry:
         merged.update(name=toxic_name, type=current.toxic.type, stream=current.stream)
         if "ttl" in changes or "expires_at" in changes:
             merged.pop("expires_at" if "ttl" in changes else "ttl", None)
-        entry = toxic_entry(merged)
+        entry = toxic_entry(merged, self.access.max_ttl)
         await proxy.replace_toxic(entry)
         return entry
 
 
-def toxic_entry(data: dict[str, Any]) -> ToxicEntry:
-    """A toxic's JSON (Toxiproxy's shape, plus `ttl` or `expires_at`) → a validated entry."""
+def toxic_entry(data: dict[str, Any], max_ttl: float) -> ToxicEntry:
+    """A toxic's JSON (Toxiproxy's shape, plus `ttl` or `expires_at`) → a validated entry.
+
+    Every toxic expires: none given means `max_ttl` from now (the longest allowed experiment).
+    """
     allowed = {"name", "type", "stream", "toxicity", "attributes", "ttl", "expires_at"}
     _known_keys(data, allowed, "a toxic")
     type_name = _field(data, "type", str, "a toxic type name", None)
@@ -177,7 +185,7 @@ def toxic_entry(data: dict[str, Any]) -> ToxicEntry:
         raise ProxyError(str(exc), 400) from None
     if stream not in toxic.streams:
         raise ProxyError(f"stream: {type_name} works on {' or '.join(toxic.streams)} only, got {stream}", 400)
-    return ToxicEntry(name, stream, float(toxicity), toxic, _expiry(data))
+    return ToxicEntry(name, stream, float(toxicity), toxic, _expiry(data, max_ttl))
 
 
 def _stream(value: object) -> Stream:
@@ -188,24 +196,27 @@ def _stream(value: object) -> Stream:
     raise ProxyError(f"stream: expected upstream or downstream, got {value!r}", 400)
 
 
-def _expiry(data: dict[str, Any]) -> float | None:
+def _expiry(data: dict[str, Any], max_ttl: float) -> float:
     ttl = _field(data, "ttl", (int, float), "seconds, a number", None)
     expires_at = _field(data, "expires_at", (int, float), "unix time in seconds, a number", None)
     if ttl is not None and expires_at is not None:
         raise ProxyError("ttl: give either ttl (seconds from now) or expires_at (unix time), not both", 400)
     if ttl is not None:
-        if not (math.isfinite(ttl) and 0 < ttl <= MAX_TTL):
+        if not (math.isfinite(ttl) and 0 < ttl <= max_ttl):
             raise ProxyError(
-                f"ttl: expected seconds greater than 0 and at most {MAX_TTL:.0f}, got {ttl}", 400
+                f"ttl: expected seconds greater than 0 and at most {max_ttl:g} (the longest allowed "
+                f"experiment), got {ttl}",
+                400,
             )
         return time.time() + float(ttl)
     if expires_at is not None:
         now = time.time()
-        if not (math.isfinite(expires_at) and now < expires_at <= now + MAX_TTL):
+        # a second of slack: the server computes a deadline of exactly max_duration before sending
+        if not (math.isfinite(expires_at) and now < expires_at <= now + max_ttl + 1):
             raise ProxyError(
-                f"expires_at: expected a unix time in the future, within {MAX_TTL:.0f} s of now "
-                f"({now:.0f}), got {expires_at}",
+                f"expires_at: expected a unix time in the future, within {max_ttl:g} s of now "
+                f"({now:.0f}; the longest allowed experiment), got {expires_at}",
                 400,
             )
         return float(expires_at)
-    return None
+    return time.time() + max_ttl
