@@ -563,11 +563,13 @@ class Engine:
                 State.ABORTED,
                 {"reason": f"abort_all: {reason}", "by": "kill switch"},
             )
+        swept = await self._sweep_stray_toxics()
         elapsed = time.monotonic() - started
         log.warning("abort_all", reason=reason, experiments=len(experiments), seconds=round(elapsed, 3))
         return {
             "aborted": experiments,
             "reverted": steps,
+            "removed_stray_toxics": swept,
             "still_in_force": [
                 {"fault_id": s["fault_id"], "description": s["description"], "detail": s["detail"]}
                 for s in in_force(steps)
@@ -576,6 +578,14 @@ class Engine:
             "armed": False,
             "next": "rollback each aborted experiment to measure recovery; re-arm with `chaos-mcp arm`",
         }
+
+    async def _sweep_stray_toxics(self) -> list[str]:
+        """Toxics added outside any experiment go too: the kill switch leaves nothing in force."""
+        if not any(t.proxy for t in self.settings.targets.values()):
+            return []
+        from chaos_mcp.engine.proxies import sweep_stray_toxics  # httpx loads only when needed
+
+        return await sweep_stray_toxics(self.settings, self.journal)
 
     def arm(self) -> None:
         self.journal.set_control(ARMED_KEY, "true")
