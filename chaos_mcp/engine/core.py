@@ -563,7 +563,7 @@ class Engine:
                 State.ABORTED,
                 {"reason": f"abort_all: {reason}", "by": "kill switch"},
             )
-        swept = await self._sweep_stray_toxics()
+        swept = await _sweep_stray_toxics(self.settings, self.journal)
         elapsed = time.monotonic() - started
         log.warning("abort_all", reason=reason, experiments=len(experiments), seconds=round(elapsed, 3))
         return {
@@ -579,14 +579,6 @@ class Engine:
             "next": "rollback each aborted experiment to measure recovery; re-arm with `chaos-mcp arm`",
         }
 
-    async def _sweep_stray_toxics(self) -> list[str]:
-        """Toxics added outside any experiment go too: the kill switch leaves nothing in force."""
-        if not any(t.proxy for t in self.settings.targets.values()):
-            return []
-        from chaos_mcp.engine.proxies import sweep_stray_toxics  # httpx loads only when needed
-
-        return await sweep_stray_toxics(self.settings, self.journal)
-
     def arm(self) -> None:
         self.journal.set_control(ARMED_KEY, "true")
 
@@ -597,6 +589,15 @@ class Engine:
 def owner() -> dict[str, Any]:
     """Who injected: enough for a later `serve` to tell a live server's faults from a dead one's."""
     return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+async def _sweep_stray_toxics(settings: Settings, journal: Journal) -> list[str]:
+    """Toxics added outside any experiment go too: the kill switch leaves nothing in force."""
+    if not any(t.proxy for t in settings.targets.values()):
+        return []
+    from chaos_mcp.engine.proxies import sweep_stray_toxics  # httpx loads only when needed
+
+    return await sweep_stray_toxics(settings, journal)
 
 
 def _new_id() -> str:
