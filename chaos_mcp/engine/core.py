@@ -511,6 +511,9 @@ class Engine:
             "integrity": integrity,
             "reverted_at": _iso(revert_time),
         }
+        lost = await _journal_proxy_losses(self.journal, experiment_id, revert_time)
+        if lost:
+            result |= {"proxy_lost": lost, "note": "; ".join(loss["message"] for loss in lost)}
         self.journal.append(experiment_id, "rollback", result)
         self.journal.transition(
             experiment_id,
@@ -598,6 +601,23 @@ async def _sweep_stray_toxics(settings: Settings, journal: Journal) -> list[str]
     from chaos_mcp.engine.proxies import sweep_stray_toxics  # httpx loads only when needed
 
     return await sweep_stray_toxics(settings, journal)
+
+
+async def _journal_proxy_losses(
+    journal: Journal, experiment_id: str, revert_time: float
+) -> list[dict[str, Any]]:
+    """Proxies whose daemon restarted (and so dropped the toxics) inside the window; journaled."""
+    faults = journal.faults(experiment_id)
+    if not any(str(f.record.get("kind")).startswith("proxy.") for f in faults):
+        return []
+    from chaos_mcp.engine.proxy_loss import proxy_losses  # httpx loads only when needed
+
+    window_end = min([revert_time, *(f.deadline for f in faults)])
+    lost = await proxy_losses(faults, window_end)
+    for loss in lost:
+        journal.append(experiment_id, "proxy_lost", loss)
+        log.warning("proxy_lost", experiment_id=experiment_id, proxy=loss["proxy"], at=loss["at"])
+    return lost
 
 
 def _new_id() -> str:
