@@ -24,7 +24,7 @@ from chaos_mcp.config import Settings
 from chaos_mcp.contract import ExperimentDesign, validate_design
 from chaos_mcp.engine import admission, recovery
 from chaos_mcp.engine.errors import EngineError
-from chaos_mcp.engine.footprint import footprint
+from chaos_mcp.engine.footprint import Foresight, footprint, foresee_neighbours
 from chaos_mcp.engine.journal import (
     ACTIVE_FAULT_STATUSES,
     IN_FORCE_STATUSES,
@@ -120,7 +120,10 @@ class Engine:
             "steady_state": [c.text() for c in self.measurer.steady_state_criteria(design)],
             "success_criteria": [c.text() for c in design.success_criteria],
             "abort_conditions": [c.text() for c in design.abort_conditions],
-            "escalations": [e.reason for e in self._escalations(design)],
+            **_approval_fields(
+                [e.reason for e in self._escalations(design)],
+                foresee_neighbours(self.settings, design, (f.reach for f in faults)),
+            ),
             "next": "measure_steady_state" if not design.dry_run else "design_experiment without dry_run",
         }
         if not design.dry_run:
@@ -638,6 +641,26 @@ def _revert_time(journal: Journal, experiment_id: str, fallback: float) -> float
     """When the faults were actually reverted: the abort/deadline revert if one happened earlier."""
     times = [e.ts for e in journal.events(experiment_id, ["auto_reverted", "aborted"])]
     return min(times) if times else fallback
+
+
+def _approval_fields(policy: list[str], neighbours: Foresight) -> dict[str, Any]:
+    """The plan's `escalations` and one sentence on whether inject_failure will ask a person."""
+    reasons = policy + neighbours.escalations
+    if neighbours.refusal:
+        approval = f"inject_failure will refuse this as things stand: {neighbours.refusal}"
+    elif reasons:
+        approval = (
+            f"inject_failure will ask a person to approve ({'; '.join(reasons)}); a client that cannot ask "
+            "is refused"
+        )
+    else:
+        approval = "no approval needed"
+    if neighbours.unknown:
+        approval += (
+            "; whether this instance-wide fault also reaches another environment's target or a target "
+            f"outside the blast radius will be checked at inject ({neighbours.unknown})"
+        )
+    return {"escalations": reasons, "approval": approval}
 
 
 def _in_force_fields(faults: list[FaultRow]) -> dict[str, Any]:
