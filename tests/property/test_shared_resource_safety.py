@@ -422,7 +422,7 @@ async def call_inject(client: Client, experiment_id: str, name: str) -> Any:
 
 # ---------------------------------------------------------------- real SIGKILLs of the proxy daemon
 
-PROXY_RUNS = int(os.environ.get("CHAOS_SAFETY_PROXY_RUNS", "4"))
+PROXY_RUNS = int(os.environ.get("CHAOS_SAFETY_PROXY_RUNS", "3"))
 NETWORK = {
     "network_latency": {"latency_ms": 300},
     "network_down": {},
@@ -432,11 +432,12 @@ NETWORK = {
 
 
 @pytest.fixture
-def proxy_port() -> Iterator[int]:
-    """The port of the supervised proxy daemon the engine starts; it and its supervisor die afterwards."""
-    port = free_port()
-    yield port
-    kill_matching(f"chaos_mcp.cli proxy --host 127.0.0.1 --port {port}")
+def proxy_ports() -> Iterator[list[int]]:
+    """Ports for supervised proxy daemons the engine starts; each and its supervisor die afterwards."""
+    ports: list[int] = []
+    yield ports
+    for port in ports:
+        kill_matching(f"chaos_mcp.cli proxy --host 127.0.0.1 --port {port}")
 
 
 def daemon_version(api: str) -> dict[str, Any] | None:
@@ -456,22 +457,23 @@ async def restarted(api: str, old_pid: int) -> dict[str, Any]:
 
 @pytest.mark.slow
 async def test_after_sigkill_of_the_proxy_daemon_mid_fault_recover_leaves_the_proxy_up_without_toxics(
-    tmp_path: Path, state_dir: Path, own_redis: RedisServer, proxy_port: int
+    tmp_path: Path, state_dir: Path, own_redis: RedisServer, proxy_ports: list[int]
 ) -> None:
-    listen = free_port()
-    api = f"http://127.0.0.1:{proxy_port}"
-    config = tmp_path / "chaos.toml"
-    config.write_text(
-        f'[journal]\nurl = "sqlite:///{tmp_path / "journal.sqlite3"}"\n\n'
-        '[policy]\non_disconnect = "continue"\n\n'
-        f'[proxy]\napi = "{api}"\n\n[targets.cache]\nkind = "redis"\nenvironment = "test"\n'
-        f'url = "{own_redis.url}"\n'
-        f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{own_redis.port}" }}\n'
-    )
-    settings = load_settings(str(config))
     for seed in range(PROXY_RUNS):
         rng = random.Random(seed)
         scenario = rng.choice(sorted(NETWORK))
+        # A daemon of its own per run: its supervisor gives up after 5 deaths in 30 s (a crash loop).
+        proxy_ports.append(free_port())
+        listen, api = free_port(), f"http://127.0.0.1:{proxy_ports[-1]}"
+        config = tmp_path / f"chaos{seed}.toml"
+        config.write_text(
+            f'[journal]\nurl = "sqlite:///{tmp_path / "journal.sqlite3"}"\n\n'
+            '[policy]\non_disconnect = "continue"\n\n'
+            f'[proxy]\napi = "{api}"\n\n[targets.cache]\nkind = "redis"\nenvironment = "test"\n'
+            f'url = "{own_redis.url}"\n'
+            f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{own_redis.port}" }}\n'
+        )
+        settings = load_settings(str(config))
         plan = {
             "experiment_type": "infrastructure",
             "target_component": "cache",
@@ -520,6 +522,7 @@ async def test_after_sigkill_of_the_proxy_daemon_mid_fault_recover_leaves_the_pr
         assert {f.status for f in journal.faults(experiment_id)} == {"reverted"}, f"seed {seed}"
         assert not journal.list_experiments(state="injected"), f"seed {seed}"
         journal.close()
+        kill_matching(f"chaos_mcp.cli proxy --host 127.0.0.1 --port {proxy_ports[-1]}")
 
 
 def token_header(state: Path) -> dict[str, str]:
