@@ -15,8 +15,7 @@ from chaos_mcp.engine.reverter import in_force, owed, recheck_since, revert_faul
 async def abort(settings: Settings, reason: str, out: Any) -> int:
     async with Engine.running(settings) as engine:
         result = await engine.abort_all(reason)
-        swept = await _sweep(settings, engine)
-    _print_swept(swept, out)
+    _print_swept(result["removed_stray_toxics"], out)
     still = in_force(result["reverted"])
     print(
         f"aborted {len(result['aborted'])} experiment(s), reverted {len(result['reverted']) - len(still)} "

@@ -392,7 +392,8 @@ def build_server(settings: Settings) -> MCPServer[Any]:
             AbortAllInput,
             _abort,
             "Kill switch: revert every active fault everywhere the journal knows of, mark the experiments "
-            "aborted, and refuse new injections until the operator re-arms (chaos-mcp arm).",
+            "aborted, remove toxics added to the fault proxy outside any experiment (listed in "
+            "removed_stray_toxics), and refuse new injections until the operator re-arms (chaos-mcp arm).",
             ToolAnnotations(
                 read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
             ),

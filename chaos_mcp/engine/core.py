@@ -24,7 +24,7 @@ from chaos_mcp.config import Settings
 from chaos_mcp.contract import ExperimentDesign, validate_design
 from chaos_mcp.engine import admission, recovery
 from chaos_mcp.engine.errors import EngineError
-from chaos_mcp.engine.footprint import footprint
+from chaos_mcp.engine.footprint import Foresight, footprint, foresee_neighbours
 from chaos_mcp.engine.journal import (
     ACTIVE_FAULT_STATUSES,
     IN_FORCE_STATUSES,
@@ -120,7 +120,10 @@ class Engine:
             "steady_state": [c.text() for c in self.measurer.steady_state_criteria(design)],
             "success_criteria": [c.text() for c in design.success_criteria],
             "abort_conditions": [c.text() for c in design.abort_conditions],
-            "escalations": [e.reason for e in self._escalations(design)],
+            **_approval_fields(
+                [e.reason for e in self._escalations(design)],
+                foresee_neighbours(self.settings, design, (f.reach for f in faults)),
+            ),
             "next": "measure_steady_state" if not design.dry_run else "design_experiment without dry_run",
         }
         if not design.dry_run:
@@ -511,6 +514,9 @@ class Engine:
             "integrity": integrity,
             "reverted_at": _iso(revert_time),
         }
+        lost = await _journal_proxy_losses(self.journal, experiment_id, revert_time)
+        if lost:
+            result |= {"proxy_lost": lost, "note": "; ".join(loss["message"] for loss in lost)}
         self.journal.append(experiment_id, "rollback", result)
         self.journal.transition(
             experiment_id,
@@ -563,11 +569,13 @@ class Engine:
                 State.ABORTED,
                 {"reason": f"abort_all: {reason}", "by": "kill switch"},
             )
+        swept = await _sweep_stray_toxics(self.settings, self.journal)
         elapsed = time.monotonic() - started
         log.warning("abort_all", reason=reason, experiments=len(experiments), seconds=round(elapsed, 3))
         return {
             "aborted": experiments,
             "reverted": steps,
+            "removed_stray_toxics": swept,
             "still_in_force": [
                 {"fault_id": s["fault_id"], "description": s["description"], "detail": s["detail"]}
                 for s in in_force(steps)
@@ -589,6 +597,32 @@ def owner() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
+async def _sweep_stray_toxics(settings: Settings, journal: Journal) -> list[str]:
+    """Toxics added outside any experiment go too: the kill switch leaves nothing in force."""
+    if not any(t.proxy for t in settings.targets.values()):
+        return []
+    from chaos_mcp.engine.proxies import sweep_stray_toxics  # httpx loads only when needed
+
+    return await sweep_stray_toxics(settings, journal)
+
+
+async def _journal_proxy_losses(
+    journal: Journal, experiment_id: str, revert_time: float
+) -> list[dict[str, Any]]:
+    """Proxies whose daemon restarted (and so dropped the toxics) inside the window; journaled."""
+    faults = journal.faults(experiment_id)
+    if not any(str(f.record.get("kind")).startswith("proxy.") for f in faults):
+        return []
+    from chaos_mcp.engine.proxy_loss import proxy_losses  # httpx loads only when needed
+
+    window_end = min([revert_time, *(f.deadline for f in faults)])
+    lost = await proxy_losses(faults, window_end)
+    for loss in lost:
+        journal.append(experiment_id, "proxy_lost", loss)
+        log.warning("proxy_lost", experiment_id=experiment_id, proxy=loss["proxy"], at=loss["at"])
+    return lost
+
+
 def _new_id() -> str:
     return f"exp-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
@@ -607,6 +641,26 @@ def _revert_time(journal: Journal, experiment_id: str, fallback: float) -> float
     """When the faults were actually reverted: the abort/deadline revert if one happened earlier."""
     times = [e.ts for e in journal.events(experiment_id, ["auto_reverted", "aborted"])]
     return min(times) if times else fallback
+
+
+def _approval_fields(policy: list[str], neighbours: Foresight) -> dict[str, Any]:
+    """The plan's `escalations` and one sentence on whether inject_failure will ask a person."""
+    reasons = policy + neighbours.escalations
+    if neighbours.refusal:
+        approval = f"inject_failure will refuse this as things stand: {neighbours.refusal}"
+    elif reasons:
+        approval = (
+            f"inject_failure will ask a person to approve ({'; '.join(reasons)}); a client that cannot ask "
+            "is refused"
+        )
+    else:
+        approval = "no approval needed"
+    if neighbours.unknown:
+        approval += (
+            "; whether this instance-wide fault also reaches another environment's target or a target "
+            f"outside the blast radius will be checked at inject ({neighbours.unknown})"
+        )
+    return {"escalations": reasons, "approval": approval}
 
 
 def _in_force_fields(faults: list[FaultRow]) -> dict[str, Any]:

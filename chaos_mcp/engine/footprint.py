@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import anyio
 
 from chaos_mcp.config import Settings
 from chaos_mcp.contract import ExperimentDesign
 from chaos_mcp.engine.errors import EngineError
 from chaos_mcp.engine.journal import RESOURCE_PREFIX, Journal
-from chaos_mcp.engine.policy import Escalation, neighbour_escalations
+from chaos_mcp.engine.policy import Escalation, PolicyRefusal, neighbour_escalations
 from chaos_mcp.faults.base import FaultError, Reach
 from chaos_mcp.resources import (
     Identity,
@@ -76,6 +80,56 @@ async def footprint(engine: Engine, experiment_id: str, design: ExperimentDesign
             settings, name, design.environment, set(design.blast_radius.targets), own, identities
         )
     return Footprint(resources, escalations)
+
+
+DESIGN_LOOKUP_S = 1.5  # design answers promptly; what is not known by then is checked at inject
+
+
+@dataclass(frozen=True)
+class Foresight:
+    """What inject_failure will decide about an instance-wide fault's neighbours, told at design time."""
+
+    escalations: list[str]
+    refusal: str | None = None
+    unknown: str | None = None  # why it could not be told now: then it is checked at inject
+
+
+def foresee_neighbours(settings: Settings, design: ExperimentDesign, reaches: Iterable[Reach]) -> Foresight:
+    """For `design_experiment` (sync): the identities of every target, asked in a thread of its own with
+    its own event loop and at most DESIGN_LOOKUP_S, then the same rule inject applies."""
+    if "instance" not in set(reaches):
+        return Foresight([])
+    found: dict[str, dict[str, Identity]] = {}
+
+    async def lookup() -> None:
+        with anyio.move_on_after(DESIGN_LOOKUP_S):
+            found["identities"] = await identify_all(settings)
+
+    worker = threading.Thread(target=anyio.run, args=(lookup,), name="design-identities", daemon=True)
+    worker.start()
+    worker.join(DESIGN_LOOKUP_S + 1.0)
+    identities = found.get("identities")
+    if identities is None:
+        return Foresight(
+            [], unknown=f"the targets' identities did not all answer within {DESIGN_LOOKUP_S:g}s"
+        )
+    own = identities[design.target_component]
+    if own.instance is None:
+        return Foresight(
+            [], unknown=own.unknown or f"target {design.target_component!r} could not be identified"
+        )
+    try:
+        needed = neighbour_escalations(
+            settings,
+            design.target_component,
+            design.environment,
+            set(design.blast_radius.targets),
+            own,
+            identities,
+        )
+    except PolicyRefusal as exc:
+        return Foresight([], refusal=str(exc).removesuffix("; nothing was injected."))
+    return Foresight([e.reason for e in needed])
 
 
 # A target under a fault may not answer (a paused Redis answers nobody), so its identity cannot be

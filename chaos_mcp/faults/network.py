@@ -33,10 +33,14 @@ class ProxyToxicFault(Fault):
     toxicity: float = 1.0
     attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
     expires_at: float | None = None
+    daemon_generation: int | None = None  # of our daemon at inject: a later one lost the toxic
 
     def __post_init__(self) -> None:
         if not self.toxic_name:
             self.toxic_name = f"chaos_{self.toxic_type}_{self.stream}"
+
+    async def prepare(self) -> None:
+        self.daemon_generation = await daemon_generation(self.api_url)
 
     def spec(self) -> ToxicSpec:
         if self.stream not in ("upstream", "downstream"):
@@ -100,6 +104,10 @@ class ProxyDownFault(Fault):
     proxy: str
     expires_at: float | None = None
     toxic_name: str = DOWN_TOXIC
+    daemon_generation: int | None = None
+
+    async def prepare(self) -> None:
+        self.daemon_generation = await daemon_generation(self.api_url)
 
     def _toxic(self) -> ProxyToxicFault:
         return ProxyToxicFault(
@@ -122,3 +130,16 @@ class ProxyDownFault(Fault):
 
     def describe(self) -> str:
         return f"proxy {self.proxy!r} down (connections refused) via {redact_url(self.api_url)}"
+
+
+async def daemon_generation(api_url: str) -> int | None:
+    """How many times our daemon at `api_url` was restarted so far (GET /version); None for a
+    Toxiproxy or a daemon that does not answer (then no restart can be told from the record)."""
+    try:
+        async with ProxyClient(api_url, timeout=2.0) as client:
+            status = await client.status()
+    except ProxyApiError:
+        return None
+    generation = status.get("generation")
+    ours = status.get("server") == "chaos-mcp-proxy"
+    return generation if ours and isinstance(generation, int) else None

@@ -279,9 +279,26 @@ def _crash(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
     ]
 
 
+def _proxy_lost(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
+    return [
+        Finding(
+            "high",
+            "proxy_lost",
+            str(e.data.get("message", f"the proxy {e.data.get('proxy')!r} was lost during the window")),
+            f"'proxy_lost' event: daemon of generation {e.data.get('generation_at_inject')} died "
+            f"({e.data.get('died_of')}) at {e.data.get('at')}",
+            f"Re-run {view.design.scenario}: the fault on proxy {e.data.get('proxy')!r} ended early when its "
+            "daemon restarted, so the window measured only part of the failure. Find why the proxy daemon "
+            "died (its log, proxy.log in the state directory).",
+        )
+        for e in view.of("proxy_lost")
+    ]
+
+
 CHECKS: tuple[Check, ...] = (
     _failed_reverts,
     _integrity,
+    _proxy_lost,
     _not_recovered,
     _aborts,
     _expansion,

@@ -24,10 +24,13 @@ import random
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
+import httpx
 import mcp_types as types
 import psycopg
 import pytest
@@ -37,7 +40,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from chaos_mcp import operations
-from chaos_mcp.config import parse_settings
+from chaos_mcp.config import load_settings, parse_settings
 from chaos_mcp.contract import ValidationProblems
 from chaos_mcp.engine.core import Engine, EngineError
 from chaos_mcp.engine.journal import Journal
@@ -45,7 +48,7 @@ from chaos_mcp.engine.policy import Approval
 from tests.e2e.conftest import result_data, result_text
 from tests.e2e.serving import serve_params, server_pid
 from tests.fixtures.services import PostgresDatabase, RedisServer
-from tests.helpers import kill_matching
+from tests.helpers import free_port, kill_matching
 
 pytestmark = pytest.mark.anyio
 RUNS = int(os.environ.get("CHAOS_SAFETY_RUNS", "50"))
@@ -415,3 +418,112 @@ async def call_inject(client: Client, experiment_id: str, name: str) -> Any:
     return await client.call_tool(
         "inject_failure", {"experiment_id": experiment_id, "environment": "test", "target_component": name}
     )
+
+
+# ---------------------------------------------------------------- real SIGKILLs of the proxy daemon
+
+PROXY_RUNS = int(os.environ.get("CHAOS_SAFETY_PROXY_RUNS", "3"))
+NETWORK = {
+    "network_latency": {"latency_ms": 300},
+    "network_down": {},
+    "network_reset": {},
+    "bandwidth_limit": {"rate_kbps": 8},
+}
+
+
+@pytest.fixture
+def proxy_ports() -> Iterator[list[int]]:
+    """Ports for supervised proxy daemons the engine starts; each and its supervisor die afterwards."""
+    ports: list[int] = []
+    yield ports
+    for port in ports:
+        kill_matching(f"chaos_mcp.cli proxy --host 127.0.0.1 --port {port}")
+
+
+def daemon_version(api: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = httpx.get(f"{api}/version", timeout=1).json()
+    except httpx.HTTPError:
+        return None
+    return found
+
+
+async def restarted(api: str, old_pid: int) -> dict[str, Any]:
+    with anyio.fail_after(15):
+        while (found := daemon_version(api)) is None or found["pid"] == old_pid:
+            await anyio.sleep(0.05)
+    return found
+
+
+@pytest.mark.slow
+async def test_after_sigkill_of_the_proxy_daemon_mid_fault_recover_leaves_the_proxy_up_without_toxics(
+    tmp_path: Path, state_dir: Path, own_redis: RedisServer, proxy_ports: list[int]
+) -> None:
+    for seed in range(PROXY_RUNS):
+        rng = random.Random(seed)
+        scenario = rng.choice(sorted(NETWORK))
+        # A daemon of its own per run: its supervisor gives up after 5 deaths in 30 s (a crash loop).
+        proxy_ports.append(free_port())
+        listen, api = free_port(), f"http://127.0.0.1:{proxy_ports[-1]}"
+        config = tmp_path / f"chaos{seed}.toml"
+        config.write_text(
+            f'[journal]\nurl = "sqlite:///{tmp_path / "journal.sqlite3"}"\n\n'
+            '[policy]\non_disconnect = "continue"\n\n'
+            f'[proxy]\napi = "{api}"\n\n[targets.cache]\nkind = "redis"\nenvironment = "test"\n'
+            f'url = "{own_redis.url}"\n'
+            f'proxy = {{ listen = "127.0.0.1:{listen}", upstream = "127.0.0.1:{own_redis.port}" }}\n'
+        )
+        settings = load_settings(str(config))
+        plan = {
+            "experiment_type": "infrastructure",
+            "target_component": "cache",
+            "scenario": scenario,
+            "parameters": NETWORK[scenario],
+            "hypothesis": "When the cache's network fails, the application should degrade and recover.",
+            "environment": "test",
+            "blast_radius": {"scope": "through the proxy only", "targets": ["cache"]},
+            "duration": "60s",
+            "rollback_plan": ["Remove the toxic", "Verify the cache answers normally"],
+            "baseline_known_degraded": True,
+        }
+        async with Engine.running(settings) as engine:  # the server: dies below, its journal stays
+            experiment_id = engine.design(plan)["experiment_id"]
+            await engine.measure(experiment_id)
+            await engine.inject(experiment_id, "test", "cache")
+            with httpx.Client(base_url=api, headers=token_header(state_dir), timeout=5) as control:
+                assert control.get("/proxies/cache/toxics").json(), f"seed {seed}: no toxic in force"
+            for supervisor in engine._supervisors.values():
+                supervisor.stop()
+            engine._supervisors.clear()
+            for _ in range(rng.randint(1, 2)):  # the daemon dies, once or twice in a row
+                before = await restarted(api, -1)
+                os.kill(before["pid"], signal.SIGKILL)
+                if rng.random() < 0.5:  # recover while the supervisor is still restarting it, or after
+                    await restarted(api, before["pid"])
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            warden = Journal(settings.journal.resolved_url()).events(experiment_id, ["faults_injected"])
+            os.kill(int(warden[0].data["warden_pid"]), signal.SIGKILL)  # recover alone must do it
+        done = subprocess.run(
+            [sys.executable, "-m", "chaos_mcp.cli", "--config", str(config), "recover"],
+            env={**os.environ, "CHAOS_MCP_STATE_DIR": str(state_dir)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, f"seed {seed} ({scenario}): {done.stdout}{done.stderr}"
+        with httpx.Client(base_url=api, headers=token_header(state_dir), timeout=5) as control:
+            assert control.get("/proxies/cache").json()["enabled"] is True, f"seed {seed}"
+            assert control.get("/proxies/cache/toxics").json() == [], f"seed {seed} ({scenario})"
+        with redis.Redis(host="127.0.0.1", port=listen, socket_timeout=2) as through_proxy:
+            assert through_proxy.ping(), f"seed {seed}: no traffic through the restarted proxy"
+        journal = Journal(settings.journal.resolved_url())
+        assert journal.active_faults() == [] and journal.holds() == {}, f"seed {seed}"
+        assert {f.status for f in journal.faults(experiment_id)} == {"reverted"}, f"seed {seed}"
+        assert not journal.list_experiments(state="injected"), f"seed {seed}"
+        journal.close()
+        kill_matching(f"chaos_mcp.cli proxy --host 127.0.0.1 --port {proxy_ports[-1]}")
+
+
+def token_header(state: Path) -> dict[str, str]:
+    return {"Authorization": f"Bearer {(state / 'proxy.token').read_text().strip()}"}

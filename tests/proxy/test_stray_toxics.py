@@ -58,6 +58,7 @@ def test_the_sweep_removes_toxics_no_active_fault_accounts_for_and_re_enables_pr
 def test_recover_and_the_kill_switch_remove_a_stray_toxic_and_say_so(
     daemon: DaemonProcess, command: list[str]
 ) -> None:
+    Journal(f"sqlite:///{daemon.state / 'journal.sqlite3'}").close()  # recover refuses a missing journal
     with daemon.client() as api:
         api.post("/proxies/cache/toxics", json={"type": "latency", "name": "by_hand"}).raise_for_status()
     Journal(f"sqlite:///{daemon.state / 'journal.sqlite3'}").close()  # recover refuses a missing journal
