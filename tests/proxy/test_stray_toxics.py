@@ -61,7 +61,6 @@ def test_recover_and_the_kill_switch_remove_a_stray_toxic_and_say_so(
     Journal(f"sqlite:///{daemon.state / 'journal.sqlite3'}").close()  # recover refuses a missing journal
     with daemon.client() as api:
         api.post("/proxies/cache/toxics", json={"type": "latency", "name": "by_hand"}).raise_for_status()
-    Journal(f"sqlite:///{daemon.state / 'journal.sqlite3'}").close()  # recover refuses a missing journal
     result = subprocess.run(
         [sys.executable, "-m", "chaos_mcp.cli", *command],
         env=daemon.env,
