@@ -59,9 +59,8 @@ class Measurer:
 
         async def run(target_name: str, probe: Probe) -> None:
             started = time.time()
-            limit = (
-                probe.timeout + PROBE_GRACE if budget is None else min(probe.timeout + PROBE_GRACE, budget)
-            )
+            full = probe.timeout + PROBE_GRACE
+            limit = full if budget is None else min(full, budget)
             with anyio.move_on_after(limit) as scope:
                 results.extend(await probe.sample())
             if scope.cancelled_caught:
@@ -72,7 +71,10 @@ class Measurer:
                         value=1.0,
                         unit="count",
                         started_at=started,
-                        note=f"probe {probe.name} did not answer in {limit:.3g}s",
+                        # a report may call a target hung only on timeouts with the probe's full budget
+                        labels={"budget_s": f"{limit:.6g}", "full_budget_s": f"{full:.6g}"},
+                        note=f"probe {probe.name} did not answer in {limit:.3g}s"
+                        + ("" if limit >= full else f" (the round's budget; its own timeout is {full:.3g}s)"),
                     )
                 )
 

@@ -72,11 +72,32 @@ def blast_radius(view: ExperimentView) -> dict[str, Any]:
     return result
 
 
-def _timeouts(view: ExperimentView) -> list[str]:
-    found = {
-        str(m["probe"])
-        for observation in view.window()
-        for m in observation.measurements
-        if m["metric"] == "probe_timeout"
-    }
-    return sorted(found)
+HUNG_AFTER = 2  # consecutive window observations whose probe timed out with its full budget
+
+
+def _timeouts(view: ExperimentView) -> list[dict[str, Any]]:
+    """Targets whose probe timed out with its full time budget in HUNG_AFTER consecutive window
+    observations: the evidence for "stopped answering". A timeout cut short by a round's small
+    budget, or a single one, says nothing of the target (it may be the machine or the sampler)."""
+    runs: dict[str, int] = {}
+    longest: dict[str, dict[str, Any]] = {}
+    targets = {str(m["probe"]) for o in view.window() for m in o.measurements}
+    for observation in sorted(view.window(), key=lambda o: o.at):
+        full = {str(m["probe"]): m for m in observation.measurements if _full_budget_timeout(m)}
+        for target in targets:
+            if target not in full:
+                runs[target] = 0
+                continue
+            runs[target] = runs.get(target, 0) + 1
+            budget = float(full[target]["labels"]["full_budget_s"])
+            best = longest.get(target, {"consecutive": 0})
+            if runs[target] > best["consecutive"]:
+                longest[target] = {"target": target, "consecutive": runs[target], "budget_s": budget}
+    return [longest[t] for t in sorted(longest) if longest[t]["consecutive"] >= HUNG_AFTER]
+
+
+def _full_budget_timeout(m: dict[str, Any]) -> bool:
+    labels = m.get("labels") or {}
+    if m["metric"] != "probe_timeout" or "full_budget_s" not in labels:
+        return False  # journals from before the budget was recorded: no claim
+    return float(labels["budget_s"]) >= float(labels["full_budget_s"])

@@ -250,17 +250,19 @@ def _baseline(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
 
 
 def _probe_timeouts(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
+    """Only consecutive timeouts with the probe's full budget (reports.blast) say a target hung."""
     timeouts = facts["blast_radius"].get("probe_timeouts", [])
     return [
         Finding(
             "medium",
             "probe_timeout",
-            f"the probe of {target} stopped answering during the window",
-            f"probe_timeout measurement of {target}",
-            f"{target} hung instead of failing fast under {view.design.scenario}: give its clients "
+            f"the probe of {t['target']} stopped answering during the window",
+            f"{t['consecutive']} consecutive window observations in which the probe of {t['target']} "
+            f"timed out after its full budget of {t['budget_s']:g}s",
+            f"{t['target']} hung instead of failing fast under {view.design.scenario}: give its clients "
             "timeouts shorter than the probe's so failures surface as errors.",
         )
-        for target in timeouts
+        for t in timeouts
     ]
 
 
