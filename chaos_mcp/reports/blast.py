@@ -23,8 +23,24 @@ FLOORS = {"ms": 50.0, "s": 0.05, "ratio": 0.01, "%": 1.0, "count": 1.0, "level":
 IGNORED = frozenset({"probe_timeout"})
 
 
+def margin(base: float, unit: str) -> float:
+    """How far from its baseline a value must be to count as movement."""
+    return max(abs(base) * RELATIVE_BY_UNIT.get(unit, RELATIVE), FLOORS.get(unit, 1e-9))
+
+
 def moved(base: float, now: float, unit: str) -> bool:
-    return abs(now - base) > max(abs(base) * RELATIVE_BY_UNIT.get(unit, RELATIVE), FLOORS.get(unit, 1e-9))
+    return abs(now - base) > margin(base, unit)
+
+
+def rule(window: int) -> str:
+    """The rule, in words, for the report: it is stated with the figures it produced."""
+    sustained = 2 if window >= 3 else 1
+    return (
+        f"a metric moved when a window observation differs from its baseline by more than "
+        f"{RELATIVE:.0%} of the baseline (latencies: {RELATIVE_BY_UNIT['ms']:.0%} and at least "
+        f"{FLOORS['ms']:g} ms, in {sustained} observation(s) or more), and by more than a floor per unit "
+        f"(error ratio {FLOORS['ratio']:g}, {FLOORS['%']:g} %, a count or level of {FLOORS['count']:g})"
+    )
 
 
 def blast_radius(view: ExperimentView) -> dict[str, Any]:
@@ -56,9 +72,18 @@ def blast_radius(view: ExperimentView) -> dict[str, Any]:
                 continue
             key = (m["probe"], m["metric"])
             change = changes.setdefault(
-                key, {"metric": m["metric"], "unit": m["unit"], "baseline": before, "peak": now}
+                key,
+                {
+                    "metric": m["metric"],
+                    "unit": m["unit"],
+                    "baseline": before,
+                    "peak": now,
+                    "margin": margin(before, m["unit"]),
+                    "window": sum(o.value(m["probe"], m["metric"]) is not None for o in window),
+                },
             )
             counts[key] = counts.get(key, 0) + 1
+            change["beyond"] = counts[key]
             if abs(now - before) > abs(change["peak"] - before):
                 change["peak"] = now
     sustained = 2 if len(window) >= 3 else 1
@@ -69,6 +94,7 @@ def blast_radius(view: ExperimentView) -> dict[str, Any]:
     result["moved"] = [{"target": t, "metrics": ms} for t, ms in targets.items()]
     result["expansion"] = sorted(set(targets) - set(declared))
     result["compared"] = sorted({m["probe"] for m in baseline.measurements})
+    result["rule"] = rule(len(window))
     return result
 
 

@@ -65,6 +65,9 @@ def experiment_facts(view: ExperimentView) -> dict[str, Any]:
 def status(view: ExperimentView, facts: dict[str, Any]) -> tuple[str, str]:
     """The spec's status, with the one fact that decided it."""
     failed = view.last("failed")
+    withdrawn = view.last("cancelled")
+    if view.row.state == "cancelled" and withdrawn is not None:
+        return FAILED, f"not run: {withdrawn.data.get('reason', 'withdrawn before any injection')}"
     if view.injected_at is None or view.first("faults_injected") is None:
         error = failed.data.get("error") if failed else None
         return FAILED, f"nothing was injected{': ' + str(error) if error else ''}"

@@ -105,6 +105,14 @@ async def _observed_twice(settings: Settings) -> str:
         return experiment_id
 
 
+async def _withdrawn(settings: Settings) -> str:
+    async with Engine.running(settings) as engine:
+        experiment_id: str = engine.design(valid_design())["experiment_id"]
+        await engine.measure(experiment_id)
+        await engine.rollback(experiment_id)
+        return experiment_id
+
+
 async def _designed_only(settings: Settings) -> str:
     async with Engine.running(settings) as engine:
         experiment_id: str = engine.design(valid_design())["experiment_id"]
@@ -118,6 +126,7 @@ async def _all(settings: Settings) -> dict[str, str]:
     ids["crashed"] = await _crashed(settings)
     ids["observed_twice"] = await _observed_twice(settings)
     ids["designed_only"] = await _designed_only(settings)
+    ids["withdrawn"] = await _withdrawn(settings)
     return ids
 
 
