@@ -75,7 +75,7 @@ NOT_APPLICABLE = "not applicable: the scenario changes no data and no integrity 
 
 def hypothesis_tested(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool, str]:
     rows = facts["results"]
-    declared = [r for r in rows if r.get("origin") == "declared"]
+    declared = [r for r in rows if r.get("origin") in ("declared", "steady_state")]  # the agent's own
     unmeasured = [r["criterion"] or r["metric"] for r in declared if not r["measured"]]
     judged = [r for r in rows if r["measured"]]
     text = (
