@@ -15,6 +15,7 @@ from chaos_mcp.engine.verdicts import evaluate_all
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 
 PROBE_GRACE = 1.0
+FULL_BUDGET = "(its full budget)"  # in a probe_timeout's note: the probe had all its time, not a round's
 
 
 class Measurer:
@@ -72,9 +73,8 @@ class Measurer:
                         unit="count",
                         started_at=started,
                         # a report may call a target hung only on timeouts with the probe's full budget
-                        labels={"budget_s": f"{limit:.6g}", "full_budget_s": f"{full:.6g}"},
-                        note=f"probe {probe.name} did not answer in {limit:.3g}s"
-                        + ("" if limit >= full else f" (the round's budget; its own timeout is {full:.3g}s)"),
+                        note=f"probe {probe.name} did not answer in {limit:.3g}s "
+                        + (FULL_BUDGET if limit >= full else f"(the round's budget; its own is {full:.3g}s)"),
                     )
                 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chaos_mcp.engine.measure import FULL_BUDGET
 from chaos_mcp.reports.journal_view import ExperimentView
 
 RELATIVE = 0.2
@@ -115,7 +116,7 @@ def _timeouts(view: ExperimentView) -> list[dict[str, Any]]:
                 runs[target] = 0
                 continue
             runs[target] = runs.get(target, 0) + 1
-            budget = float(full[target]["labels"]["full_budget_s"])
+            budget = round(float(full[target]["ended_at"]) - float(full[target]["started_at"]), 1)
             best = longest.get(target, {"consecutive": 0})
             if runs[target] > best["consecutive"]:
                 longest[target] = {"target": target, "consecutive": runs[target], "budget_s": budget}
@@ -123,7 +124,5 @@ def _timeouts(view: ExperimentView) -> list[dict[str, Any]]:
 
 
 def _full_budget_timeout(m: dict[str, Any]) -> bool:
-    labels = m.get("labels") or {}
-    if m["metric"] != "probe_timeout" or "full_budget_s" not in labels:
-        return False  # journals from before the budget was recorded: no claim
-    return float(labels["budget_s"]) >= float(labels["full_budget_s"])
+    """A timeout after the probe's whole budget (journals from before it was recorded: no claim)."""
+    return m["metric"] == "probe_timeout" and FULL_BUDGET in str(m.get("note", ""))

@@ -8,6 +8,7 @@ from typing import Any
 from chaos_mcp.config import embedded_default
 from chaos_mcp.contract import validate_design
 from chaos_mcp.engine.journal import Event, ExperimentRow, FaultRow
+from chaos_mcp.engine.measure import FULL_BUDGET
 from chaos_mcp.probes.base import Measurement
 from chaos_mcp.reports.evidence import CONFIRMED, FAILED, REJECTED, experiment_facts
 from chaos_mcp.reports.gates import NOT_APPLICABLE
@@ -23,8 +24,14 @@ def m(metric: str, value: float, unit: str = "", probe: str = "schedule", **labe
 
 
 def timeout(probe: str, budget: float, full: float) -> dict[str, Any]:
-    labels = {"budget_s": f"{budget:g}", "full_budget_s": f"{full:g}"}
-    return Measurement(probe, "probe_timeout", 1.0, "count", labels=labels).as_dict()
+    """A probe_timeout as engine.measure journals it."""
+    whole = budget >= full
+    note = f"probe {probe} did not answer in {budget:g}s " + (
+        FULL_BUDGET if whole else f"(the round's budget; its own is {full:g}s)"
+    )
+    return Measurement(
+        probe, "probe_timeout", 1.0, "count", started_at=T0, ended_at=T0 + budget, note=note
+    ).as_dict()
 
 
 BASELINE = [m("coverage_pct", 100.0, "%"), m("max_utilization", 0.5)]
