@@ -249,6 +249,25 @@ def _baseline(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
     ]
 
 
+def _unmeasured(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
+    """A declared criterion nothing measured: the verdict cannot rest on it (it is INCONCLUSIVE)."""
+    if not view.window():
+        return []  # nothing at all was observed: covered by _unobserved
+    return [
+        Finding(
+            "medium",
+            "unmeasured_criterion",
+            f"{row['criterion']} was declared but nothing measured {row['metric']} "
+            f"({row['actual_text']}); it is INCONCLUSIVE, not a pass or a failure",
+            f"no measurement of {row['metric']} in {len(view.window())} window observation(s)",
+            f"Measure {row['metric']} (a probe of the blast radius that reports it; list_targets shows what "
+            "each target measures) or write the criterion on a metric that is measured, then run again.",
+        )
+        for row in facts["results"]
+        if row.get("origin") in ("declared", "steady_state") and row["criterion"] and not row["measured"]
+    ]
+
+
 def _probe_timeouts(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
     """Only consecutive timeouts with the probe's full budget (reports.blast) say a target hung."""
     timeouts = facts["blast_radius"].get("probe_timeouts", [])
@@ -290,6 +309,7 @@ CHECKS: tuple[Check, ...] = (
     _criteria,
     _detection,
     _unobserved,
+    _unmeasured,
     _probe_timeouts,
     _baseline,
     _crash,

@@ -101,6 +101,10 @@ def test_a_criterion_nothing_measured_is_inconclusive_and_the_hypothesis_is_not_
     assert not any(
         "solver_time" in f["behavior"] for f in facts["findings"] if f["kind"] == "criterion_failed"
     )
+    [unmeasured_finding] = [f for f in facts["findings"] if f["kind"] == "unmeasured_criterion"]
+    assert unmeasured_finding["behavior"].startswith("solver_time < 60 s was declared but nothing measured")
+    assert "in 3 window observation(s)" in unmeasured_finding["evidence"]
+    assert not any("expand gradually" in r for r in facts["recommendations"])
 
     markdown = _markdown.get_template("experiment.md.j2").render(**facts)
     [line] = [line for line in markdown.splitlines() if line.startswith("| solver_time")]
