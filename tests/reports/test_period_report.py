@@ -34,10 +34,16 @@ def test_the_period_report_counts_runs_confirmations_and_vulnerabilities(ran: Ra
         assert heading in markdown, heading
     facts = result["json"]
     assert isinstance(facts, dict)
-    assert facts["rejected"] == 3 and facts["failed"] == 1 and facts["designed_only"] == 2
+    assert (
+        facts["rejected"] == 3
+        and facts["failed"] == 1
+        and facts["designed_only"] == 2
+        and facts["withdrawn"] == 1
+    )
     vulnerabilities = re.search(r"\*\*Vulnerabilities Found:\*\* (\d+)", markdown)
     assert vulnerabilities and int(vulnerabilities.group(1)) == len(facts["critical_findings"]) > 0
     assert "NOT RUN (designed)" in markdown
+    assert "2 more designed but not run (1 withdrawn)" in markdown
     withdrawn = next(line for line in markdown.splitlines() if ran.ids["withdrawn"] in line)
     assert "NOT RUN (cancelled): not run: withdrawn by rollback while baselined" in withdrawn
     assert ran.ids["aborted"] in markdown.split("### Critical Findings")[1]
