@@ -471,10 +471,13 @@ class Engine:
         state = State(row.state)
         if state in (State.DESIGNED, State.BASELINED, State.CANCELLED):
             withdrawn = self._withdraw(experiment_id, design, state)
+            if withdrawn is None:  # the state moved meanwhile (another process): act on the new one
+                row, _ = self.load(experiment_id)
+                state = State(row.state)
+                if state == State.CANCELLED:
+                    withdrawn = self._withdraw(experiment_id, design, state)
             if withdrawn is not None:
                 return withdrawn
-            row, _ = self.load(experiment_id)  # injected meanwhile (another process): roll that back
-            state = State(row.state)
         require("rollback", experiment_id, state)
         supervisor = self._supervisors.pop(experiment_id, None)
         if supervisor is not None:
