@@ -370,7 +370,8 @@ def build_server(settings: Settings) -> MCPServer[Any]:
             ExperimentRef,
             _rollback,
             "Revert every fault of the experiment and verify each, measure recovery time and check data "
-            "integrity. Idempotent: safe to call again. Returns COMPLETE/PARTIAL/FAILED per step.",
+            "integrity. Idempotent: safe to call again. Returns COMPLETE/PARTIAL/FAILED per step. Before "
+            "any injection (designed or baselined) it withdraws the experiment: cancelled, targets free.",
             ToolAnnotations(
                 read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
             ),

@@ -33,8 +33,9 @@ from chaos_mcp.engine.journal import (
     Journal,
     JournalError,
 )
-from chaos_mcp.engine.lifecycle import ACTIVE_STATES, State, require
+from chaos_mcp.engine.lifecycle import ACTIVE_STATES, NEXT_TOOL, State, require
 from chaos_mcp.engine.measure import Measurer
+from chaos_mcp.engine.outcome import window_outcome
 from chaos_mcp.engine.policy import Approver, PolicyRefusal, escalations
 from chaos_mcp.engine.reverter import NOTHING_INJECTED, in_force, owed, revert_faults
 from chaos_mcp.engine.supervisor import Supervisor, record_detection
@@ -359,7 +360,7 @@ class Engine:
             assert self._task_group is not None, "Engine.running() owns the supervisors"
             self._task_group.start_soon(supervisor.run, None)
         current = self.journal.get_experiment(experiment_id)
-        return {
+        result = {
             "experiment_id": experiment_id,
             "state": current.state if current else "injected",
             "injected": injected,
@@ -370,6 +371,9 @@ class Engine:
             "automatic_revert": scenario.automatic_revert,
             "next": "measure_steady_state (during the window), then rollback",
         }
+        if wait:  # the window is over: say how it ended and what is next, not what was next before it
+            result |= window_outcome(self.journal, experiment_id, design)
+        return result
 
     async def _inject_one(
         self,
@@ -468,15 +472,15 @@ class Engine:
     async def rollback(self, experiment_id: str) -> dict[str, Any]:
         row, design = self.load(experiment_id)
         state = State(row.state)
-        if state in (State.DESIGNED, State.BASELINED):
-            return {
-                "experiment_id": experiment_id,
-                "state": state.value,
-                "status": "COMPLETE",
-                "steps": [],
-                "note": "nothing was injected, so there is nothing to revert",
-                "next": "inject_failure" if state == State.BASELINED else "measure_steady_state",
-            }
+        if state in (State.DESIGNED, State.BASELINED, State.CANCELLED):
+            withdrawn = self._withdraw(experiment_id, design, state)
+            if withdrawn is None:  # the state moved meanwhile (another process): act on the new one
+                row, _ = self.load(experiment_id)
+                state = State(row.state)
+                if state == State.CANCELLED:
+                    withdrawn = self._withdraw(experiment_id, design, state)
+            if withdrawn is not None:
+                return withdrawn
         require("rollback", experiment_id, state)
         supervisor = self._supervisors.pop(experiment_id, None)
         if supervisor is not None:
@@ -528,6 +532,35 @@ class Engine:
         return result | {
             "state": (self.journal.get_experiment(experiment_id) or row).state,
             "next": "generate_report",
+        }
+
+    def _withdraw(self, experiment_id: str, design: ExperimentDesign, state: State) -> dict[str, Any] | None:
+        """rollback before any injection withdraws the experiment: `cancelled`, its targets free.
+        None when it was injected meanwhile (the state changed under us)."""
+        withdrawn = state == State.CANCELLED or self.journal.transition(
+            experiment_id,
+            [State.DESIGNED, State.BASELINED],
+            State.CANCELLED,
+            {"reason": f"withdrawn by rollback while {state.value}", "from": state.value},
+        )
+        if not withdrawn:
+            return None
+        self._release(design, experiment_id)
+        before = "already cancelled" if state == State.CANCELLED else f"it was {state.value}"
+        targets = ", ".join(dict.fromkeys([design.target_component, *design.blast_radius.targets]))
+        return {
+            "experiment_id": experiment_id,
+            "state": State.CANCELLED.value,
+            "status": "WITHDRAWN",
+            "withdrawn": True,
+            "repeated": state == State.CANCELLED,
+            "steps": [],
+            "note": (
+                f"withdrawn before any injection ({before}): "
+                f"nothing was injected, so nothing was reverted; its targets ({targets}) are free for "
+                "another experiment"
+            ),
+            "next": NEXT_TOOL[State.CANCELLED],
         }
 
     def _nothing_to_roll_back(

@@ -57,7 +57,7 @@ IN_FORCE_STATUSES = ("pending", "injected", "revert_failed")
 """A fault in one of these may still act on the system: its revert is owed (and retried)."""
 RESOURCE_PREFIX = "resource:"
 """Hold keys of physical resources (chaos_mcp.resources) start with this; target names cannot."""
-INACTIVE_STATES = ("aborted", "rolled_back", "reported", "failed")
+INACTIVE_STATES = ("aborted", "rolled_back", "reported", "failed", "cancelled")
 
 
 # A hold outlives its experiment while any of its faults may still be in force (a failed revert):

@@ -1,7 +1,8 @@
 """The experiment's state machine.
 
     designed → baselined → injected → (aborted) → rolled_back → reported
-                                   ↘ failed ↙
+        ↘         ↓                ↘ failed ↙
+          cancelled (rollback before any injection withdraws the experiment)
 
 A tool called out of order is refused with the current state and the tool to call next.
 """
@@ -21,6 +22,7 @@ class State(StrEnum):
     ROLLED_BACK = "rolled_back"
     REPORTED = "reported"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 ACTIVE_STATES = (State.INJECTED, State.ABORTED)
@@ -32,13 +34,14 @@ NEXT_TOOL: dict[State, str] = {
     State.ROLLED_BACK: "generate_report",
     State.REPORTED: "generate_report (again) or design_experiment (a new experiment)",
     State.FAILED: "generate_report",
+    State.CANCELLED: "design_experiment (a new experiment; this one was withdrawn before any injection)",
 }
 
 # tool → states it accepts
 ALLOWED: dict[str, tuple[State, ...]] = {
-    "measure_steady_state": tuple(State),
+    "measure_steady_state": tuple(s for s in State if s != State.CANCELLED),
     "inject_failure": (State.BASELINED,),
-    "rollback": (State.INJECTED, State.ABORTED, State.ROLLED_BACK, State.REPORTED, State.FAILED),
+    "rollback": tuple(State),
     "generate_report": (State.ROLLED_BACK, State.REPORTED, State.FAILED),
 }
 
@@ -62,6 +65,8 @@ def require(tool: str, experiment_id: str, state: State) -> None:
             detail = "No baseline yet: the steady state must be measured before anything is injected."
         elif tool == "inject_failure" and state in ACTIVE_STATES:
             detail = "A fault is already injected for it."
+        elif state == State.CANCELLED:
+            detail = "It was withdrawn before any injection (rollback of a designed or baselined experiment)."
         elif tool == "generate_report":
             detail = "The report needs the experiment rolled back first."
         raise OutOfOrder(tool, experiment_id, state, detail)

@@ -15,6 +15,7 @@ from chaos_mcp.engine.verdicts import evaluate_all
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 
 PROBE_GRACE = 1.0
+FULL_BUDGET = "(its full budget)"  # in a probe_timeout's note: the probe had all its time, not a round's
 
 
 class Measurer:
@@ -59,9 +60,8 @@ class Measurer:
 
         async def run(target_name: str, probe: Probe) -> None:
             started = time.time()
-            limit = (
-                probe.timeout + PROBE_GRACE if budget is None else min(probe.timeout + PROBE_GRACE, budget)
-            )
+            full = probe.timeout + PROBE_GRACE
+            limit = full if budget is None else min(full, budget)
             with anyio.move_on_after(limit) as scope:
                 results.extend(await probe.sample())
             if scope.cancelled_caught:
@@ -72,7 +72,9 @@ class Measurer:
                         value=1.0,
                         unit="count",
                         started_at=started,
-                        note=f"probe {probe.name} did not answer in {limit:.3g}s",
+                        # a report may call a target hung only on timeouts with the probe's full budget
+                        note=f"probe {probe.name} did not answer in {limit:.3g}s "
+                        + (FULL_BUDGET if limit >= full else f"(the round's budget; its own is {full:.3g}s)"),
                     )
                 )
 

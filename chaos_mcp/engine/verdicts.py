@@ -22,6 +22,17 @@ class Verdict:
     passed: bool
     note: str = ""
 
+    @property
+    def measured(self) -> bool:
+        return self.actual is not None
+
+    @property
+    def status(self) -> str:
+        """PASS or FAIL on a measured value; INCONCLUSIVE when nothing measured the criterion."""
+        if not self.measured:
+            return "INCONCLUSIVE"
+        return "PASS" if self.passed else "FAIL"
+
     def as_dict(self) -> dict[str, object]:
         unit = self.criterion.unit
         spaced = unit if unit in ("", "%") else f" {unit}"
@@ -32,6 +43,8 @@ class Verdict:
             "actual": None if self.actual is None else round(self.actual, 6),
             "unit": self.unit,
             "passed": self.passed,
+            "measured": self.measured,
+            "status": self.status,
             "note": self.note,
         }
 

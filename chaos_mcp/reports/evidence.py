@@ -65,6 +65,9 @@ def experiment_facts(view: ExperimentView) -> dict[str, Any]:
 def status(view: ExperimentView, facts: dict[str, Any]) -> tuple[str, str]:
     """The spec's status, with the one fact that decided it."""
     failed = view.last("failed")
+    withdrawn = view.last("cancelled")
+    if view.row.state == "cancelled" and withdrawn is not None:
+        return FAILED, f"not run: {withdrawn.data.get('reason', 'withdrawn before any injection')}"
     if view.injected_at is None or view.first("faults_injected") is None:
         error = failed.data.get("error") if failed else None
         return FAILED, f"nothing was injected{': ' + str(error) if error else ''}"
@@ -79,10 +82,21 @@ def status(view: ExperimentView, facts: dict[str, Any]) -> tuple[str, str]:
         return REJECTED, str(fired[0].get("reason"))
     if not judged or not any(r["measured"] for r in judged):
         return FAILED, "no criterion could be measured while the fault was active"
-    failing = [r for r in judged if not r["passed"]]
+    unmeasured = [r["criterion"] or r["metric"] for r in judged if not r["measured"]]
+    measured = [r for r in judged if r["measured"]]
+    failing = [r for r in measured if not r["passed"]]
     if failing:
         names = ", ".join(f"{r['metric']} ({r['actual_text']}, expected {r['expected']})" for r in failing)
-        return REJECTED, f"{len(failing)} of {_criteria(len(judged))} failed: {names}"
+        reason = f"{len(failing)} of {_criteria(len(measured))} measured failed: {names}"
+        if unmeasured:
+            reason += f"; not measured, so not part of the verdict: {', '.join(unmeasured)}"
+        return REJECTED, reason
+    if unmeasured:  # what held says nothing of what nobody measured: neither confirmed nor rejected
+        return FAILED, (
+            f"the hypothesis is neither confirmed nor rejected: {len(unmeasured)} of "
+            f"{_criteria(len(judged))} went unmeasured ({', '.join(unmeasured)}); the "
+            f"{len(measured)} measured held"
+        )
     return CONFIRMED, f"{'the' if len(judged) == 1 else 'all'} {_criteria(len(judged))} held"
 
 
@@ -167,12 +181,19 @@ def execution_summary(view: ExperimentView, facts: dict[str, Any]) -> list[str]:
         f"Observed the window: {facts['samples']} supervisor sample(s), {len(during)} during measurement(s)."
     )
     lines.extend(schedule_lines(view))
-    for event in view.of("observation"):
-        lines.extend(observation_lines(event.data))
+    observed = view.of("observation")
+    if observed:  # each measurement during the window observes again: the latest says what the system did
+        suffix = f" (the latest of {len(observed)} observations)" if len(observed) > 1 else ""
+        lines.extend(line.removesuffix(".") + suffix + "." for line in observation_lines(observed[-1].data))
     for event in view.of("aborted"):
         lines.append(f"Aborted at {_hms(event.ts)}: {event.data.get('reason')}; faults reverted at once.")
-    for event in view.of("auto_reverted"):
-        lines.append(f"Deadline reached at {_hms(event.ts)}: faults reverted automatically.")
+    deadline = view.first("auto_reverted")  # the supervisor and the warden may both record it
+    if deadline is not None:
+        by = {str(e.data.get("by") or "the supervisor") for e in view.of("auto_reverted")}
+        lines.append(
+            f"Deadline reached at {_hms(deadline.ts)}: faults reverted automatically "
+            f"(by {', '.join(sorted(by))})."
+        )
     for by in facts["recovered_by"]:
         lines.append(f"Faults reverted after a server crash by `{by}`.")
     failed = view.last("failed")

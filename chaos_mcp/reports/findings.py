@@ -249,18 +249,39 @@ def _baseline(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
     ]
 
 
+def _unmeasured(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
+    """A declared criterion nothing measured: the verdict cannot rest on it (it is INCONCLUSIVE)."""
+    if not view.window():
+        return []  # nothing at all was observed: covered by _unobserved
+    return [
+        Finding(
+            "medium",
+            "unmeasured_criterion",
+            f"{row['criterion']} was declared but nothing measured {row['metric']} "
+            f"({row['actual_text']}); it is INCONCLUSIVE, not a pass or a failure",
+            f"no measurement of {row['metric']} in {len(view.window())} window observation(s)",
+            f"Measure {row['metric']} (a probe of the blast radius that reports it; list_targets shows what "
+            "each target measures) or write the criterion on a metric that is measured, then run again.",
+        )
+        for row in facts["results"]
+        if row.get("origin") in ("declared", "steady_state") and row["criterion"] and not row["measured"]
+    ]
+
+
 def _probe_timeouts(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
+    """Only consecutive timeouts with the probe's full budget (reports.blast) say a target hung."""
     timeouts = facts["blast_radius"].get("probe_timeouts", [])
     return [
         Finding(
             "medium",
             "probe_timeout",
-            f"the probe of {target} stopped answering during the window",
-            f"probe_timeout measurement of {target}",
-            f"{target} hung instead of failing fast under {view.design.scenario}: give its clients "
+            f"the probe of {t['target']} stopped answering during the window",
+            f"{t['consecutive']} consecutive window observations in which the probe of {t['target']} "
+            f"timed out after its full budget of {t['budget_s']:g}s",
+            f"{t['target']} hung instead of failing fast under {view.design.scenario}: give its clients "
             "timeouts shorter than the probe's so failures surface as errors.",
         )
-        for target in timeouts
+        for t in timeouts
     ]
 
 
@@ -305,6 +326,7 @@ CHECKS: tuple[Check, ...] = (
     _criteria,
     _detection,
     _unobserved,
+    _unmeasured,
     _probe_timeouts,
     _baseline,
     _crash,

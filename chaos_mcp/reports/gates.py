@@ -7,18 +7,20 @@ from typing import Any
 
 from chaos_mcp.durations import format_duration
 from chaos_mcp.engine.journal import IN_FORCE_STATUSES
+from chaos_mcp.engine.recovery import INTEGRITY_METRICS
 from chaos_mcp.reports.journal_view import ExperimentView
 
 Gate = Callable[[ExperimentView, dict[str, Any]], tuple[bool, str]]
 
 
 def _gate(name: str, check: str, passed: bool, evidence: str, mandatory: bool) -> dict[str, Any]:
+    """A gate with nothing to judge is "N/A" (it does not block), never a bare PASS over nothing."""
     return {
         "gate": name,
         "check": check,
         "mandatory": mandatory,
         "passed": passed,
-        "status": "PASS" if passed else "FAIL",
+        "status": ("N/A" if evidence.startswith("not applicable") else "PASS") if passed else "FAIL",
         "evidence": evidence,
     }
 
@@ -42,23 +44,47 @@ def no_data_corruption(view: ExperimentView, facts: dict[str, Any]) -> tuple[boo
     integrity = (view.rollback or {}).get("integrity") or {}
     checked = integrity.get("checked", [])
     if checked:
-        same = [c["metric"] for c in checked if c.get("equal")]
+        same = [f"{c['metric']} ({c['before']})" for c in checked if c.get("equal")]
         differ = [f"{c['metric']} {c['before']} → {c['after']}" for c in checked if not c.get("equal")]
-        text = f"after rollback equal to the baseline: {', '.join(same) or 'nothing'}"
+        text = (
+            f"compared {len(checked)} integrity metric(s) of {view.design.target_component} after the "
+            f"rollback with the baseline; equal: {', '.join(same) or 'none'}"
+        )
         return not differ, text + (f"; differ: {', '.join(differ)}" if differ else "")
     if facts["mutates_data"]:
         return False, "the scenario modifies data but no integrity metric was compared"
-    note = integrity.get("note") or "no integrity metrics for this target kind"
-    return True, f"the scenario does not modify data ({view.design.scenario}); {note}"
+    baseline = view.baseline()
+    target = view.design.target_component
+    exist = sorted(
+        {
+            f"{m['probe']}.{m['metric']}"
+            for m in (baseline.measurements if baseline else [])
+            if m["probe"] == target and m["metric"] in INTEGRITY_METRICS and not m["labels"]
+        }
+    )
+    if exist:
+        why = integrity.get("note") or "the rollback did not compare them"
+        return True, (
+            f"not applicable: the scenario changes no data; {', '.join(exist)} were not compared ({why})"
+        )
+    return True, NOT_APPLICABLE
+
+
+NOT_APPLICABLE = "not applicable: the scenario changes no data and no integrity metric exists for this target"
 
 
 def hypothesis_tested(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool, str]:
-    judged = [r for r in facts["results"] if r["measured"]]
+    rows = facts["results"]
+    declared = [r for r in rows if r.get("origin") in ("declared", "steady_state")]  # the agent's own
+    unmeasured = [r["criterion"] or r["metric"] for r in declared if not r["measured"]]
+    judged = [r for r in rows if r["measured"]]
     text = (
-        f"{len(judged)}/{len(facts['results'])} result row(s) measured over {len(view.window())} window "
+        f"{len(judged)}/{len(rows)} result row(s) measured over {len(view.window())} window "
         f"observation(s); status {facts['status']}"
     )
-    return facts["status"] != "EXPERIMENT_FAILED", text
+    if unmeasured:
+        text += f"; declared but never measured: {', '.join(unmeasured)}"
+    return facts["status"] != "EXPERIMENT_FAILED" and not unmeasured, text
 
 
 def blast_radius_measured(view: ExperimentView, facts: dict[str, Any]) -> tuple[bool, str]:

@@ -31,6 +31,7 @@ def period_facts(since: str, until: str, experiments: list[dict[str, Any]]) -> d
         "experiments": experiments,
         "experiments_run": len(run),
         "designed_only": len(experiments) - len(run),
+        "withdrawn": sum(e["state"] == "cancelled" for e in experiments),
         "confirmed": by_status["HYPOTHESIS_CONFIRMED"],
         "rejected": by_status["HYPOTHESIS_REJECTED"],
         "failed": by_status["EXPERIMENT_FAILED"],

@@ -23,6 +23,7 @@ from chaos_mcp.reports.journal_view import ExperimentView, Observation
 SIGNAL_METRICS = ("healthy", "defense_level")
 DERIVED = ("recovery_time", "detection_time")
 TIME_UNITS = ("s", "sec", "min", "m", "h")
+DECLARED, STEADY_STATE, SERVER = "declared", "steady_state", "server"
 
 
 def is_signal(metric: str) -> bool:
@@ -108,13 +109,18 @@ def _worst(criterion: Criterion, verdicts: list[Verdict]) -> Verdict:
     return pool[0]
 
 
-def _row(verdict: Verdict, source: str, observations: int = 0) -> dict[str, Any]:
+def _row(verdict: Verdict, source: str, observations: int = 0, origin: str = DECLARED) -> dict[str, Any]:
+    """`origin`: declared (the agent's success criterion), steady_state (the agent's steady state, judged
+    when no success criterion was given) or server (the server's own observation, nobody asked for it)."""
     row = verdict.as_dict()
     row["source"] = source
     row["observations"] = observations
-    row["status"] = "PASS" if verdict.passed else "FAIL"
+    row["status"] = verdict.status
     row["actual_text"] = actual_text(verdict.actual, verdict.unit)
-    row["measured"] = verdict.actual is not None
+    row["measured"] = verdict.measured
+    row["origin"] = origin
+    if not verdict.measured and observations:
+        row["actual_text"] = f"not measured in {observations} observation(s)"
     return row
 
 
@@ -128,12 +134,12 @@ def actual_text(value: float | None, unit: str) -> str:
     return f"{value:g} {unit}"
 
 
-def window_verdict(criterion: Criterion, window: list[Observation]) -> dict[str, Any]:
+def window_verdict(criterion: Criterion, window: list[Observation], origin: str = DECLARED) -> dict[str, Any]:
     verdicts = [evaluate(criterion, measurements_of(o)) for o in window]
     if not verdicts:
         none = Verdict(criterion, None, criterion.unit, False, "no observation during the window")
-        return _row(none, "window", 0)
-    return _row(_worst(criterion, verdicts), "window", len(verdicts))
+        return _row(none, "window", 0, origin)
+    return _row(_worst(criterion, verdicts), "window", len(verdicts), origin)
 
 
 def derived_verdict(
@@ -147,8 +153,12 @@ def derived_verdict(
     if value is None:
         verdict = Verdict(criterion, None, "s", False, note)
     row = _row(verdict, source, 1 if value is not None else 0)
-    if value is None and looked:
-        row |= {"measured": True, "actual_text": "never" if source == "detection" else "not recovered"}
+    if value is None and looked:  # the evidence was sought and its absence is the result
+        row |= {
+            "measured": True,
+            "status": "FAIL",
+            "actual_text": "never" if source == "detection" else "not recovered",
+        }
     return row
 
 
@@ -172,7 +182,8 @@ def results(view: ExperimentView, detected: dict[str, Any] | None) -> list[dict[
         else:
             rows.append(window_verdict(criterion, window))
     if not view.design.success_criteria:
-        rows += [window_verdict(c, window) for c in _steady_state(view)]
+        origin = STEADY_STATE if view.design.steady_state else SERVER
+        rows += [window_verdict(c, window, origin) for c in _steady_state(view)]
     named = {r["metric"].rpartition(".")[2] for r in rows}
     if detected is not None and "detection_time" not in named and (detected["detected"] or window):
         rows.append(_info_detection(detected))
@@ -212,6 +223,7 @@ def _info_detection(detected: dict[str, Any]) -> dict[str, Any]:
         "passed": found,
         "measured": True,
         "status": "PASS" if found else "FAIL",
+        "origin": SERVER,
         "note": "" if found else _no_detection_note(detected),
         "probe": "",
         "source": "detection",
@@ -232,6 +244,7 @@ def _info_recovery(recovery: dict[str, Any], bound_s: float) -> dict[str, Any]:
         "passed": recovered,
         "measured": True,
         "status": "PASS" if recovered else "FAIL",
+        "origin": SERVER,
         "note": recovery.get("why", ""),
         "probe": "",
         "source": "rollback",

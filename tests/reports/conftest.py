@@ -87,6 +87,32 @@ async def _crashed(settings: Settings) -> str:
     return experiment_id
 
 
+async def _observed_twice(settings: Settings) -> str:
+    """Measured twice during the window (each measurement journals the scenario's observation), then
+    left to the deadline's automatic revert before the rollback: lines that could repeat."""
+    async with Engine.running(settings) as engine:
+        experiment_id: str = engine.design(
+            valid_design(duration="2s", success_criteria=["coverage_pct >= 100%"])
+        )["experiment_id"]
+        await engine.measure(experiment_id)
+        await engine.inject(experiment_id, "test", "schedule")
+        await engine.measure(experiment_id)
+        await engine.measure(experiment_id)
+        with anyio.fail_after(15):
+            while not engine.journal.events(experiment_id, ["auto_reverted"]):
+                await anyio.sleep(0.1)
+        await engine.rollback(experiment_id)
+        return experiment_id
+
+
+async def _withdrawn(settings: Settings) -> str:
+    async with Engine.running(settings) as engine:
+        experiment_id: str = engine.design(valid_design())["experiment_id"]
+        await engine.measure(experiment_id)
+        await engine.rollback(experiment_id)
+        return experiment_id
+
+
 async def _designed_only(settings: Settings) -> str:
     async with Engine.running(settings) as engine:
         experiment_id: str = engine.design(valid_design())["experiment_id"]
@@ -98,7 +124,9 @@ async def _all(settings: Settings) -> dict[str, str]:
     for name, design in DESIGNS.items():
         ids[name] = await _run(settings, name, design, wait=name != "rejected")
     ids["crashed"] = await _crashed(settings)
+    ids["observed_twice"] = await _observed_twice(settings)
     ids["designed_only"] = await _designed_only(settings)
+    ids["withdrawn"] = await _withdrawn(settings)
     return ids
 
 

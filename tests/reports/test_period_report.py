@@ -23,7 +23,7 @@ def test_the_period_report_counts_runs_confirmations_and_vulnerabilities(ran: Ra
     for heading in (
         "## Chaos Engineering Report",
         "**Period:** 2020-01-01 to ",
-        "**Experiments Run:** 5",
+        "**Experiments Run:** 6",
         "**Hypotheses Confirmed:** 2",
         "**Vulnerabilities Found:** ",
         "### Summary of Findings",
@@ -34,10 +34,18 @@ def test_the_period_report_counts_runs_confirmations_and_vulnerabilities(ran: Ra
         assert heading in markdown, heading
     facts = result["json"]
     assert isinstance(facts, dict)
-    assert facts["rejected"] == 2 and facts["failed"] == 1 and facts["designed_only"] == 1
+    assert (
+        facts["rejected"] == 3
+        and facts["failed"] == 1
+        and facts["designed_only"] == 2
+        and facts["withdrawn"] == 1
+    )
     vulnerabilities = re.search(r"\*\*Vulnerabilities Found:\*\* (\d+)", markdown)
     assert vulnerabilities and int(vulnerabilities.group(1)) == len(facts["critical_findings"]) > 0
     assert "NOT RUN (designed)" in markdown
+    assert "2 more designed but not run (1 withdrawn)" in markdown
+    withdrawn = next(line for line in markdown.splitlines() if ran.ids["withdrawn"] in line)
+    assert "NOT RUN (cancelled): not run: withdrawn by rollback while baselined" in withdrawn
     assert ran.ids["aborted"] in markdown.split("### Critical Findings")[1]
 
 
