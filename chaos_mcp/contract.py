@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chaos_mcp.config import Settings
 from chaos_mcp.criteria import CRITERION_EXAMPLES, Criterion, CriterionError, from_any
 from chaos_mcp.durations import DURATION_FORMATS, DurationError, parse_duration
+from chaos_mcp.measurable import catalogue, check_measured
 from chaos_mcp.scenarios.base import DEFAULT_SCENARIO, ExperimentType, scenarios
 
 REQUIRED_FIELDS = (
@@ -269,6 +270,12 @@ def validate_design(raw: dict[str, Any], settings: Settings) -> ExperimentDesign
         name: _check_criteria(raw, name, check)
         for name in ("success_criteria", "abort_conditions", "steady_state", "detection_signals")
     }
+    if blast is not None and target_name:
+        measured = catalogue(settings, blast.targets)
+        for name, given in criteria.items():
+            criteria[name], refused = check_measured(name, given, target_name, measured)
+            for where, message in refused:
+                check.add(where, message)
     scenario_name, parameters = _check_scenario(raw, experiment_type, target_name, settings, check)
     for flag in ("dry_run", "baseline_known_degraded"):
         if flag in raw and not isinstance(raw[flag], bool):
