@@ -271,7 +271,8 @@ def validate_design(raw: dict[str, Any], settings: Settings) -> ExperimentDesign
         for name in ("success_criteria", "abort_conditions", "steady_state", "detection_signals")
     }
     if blast is not None and target_name:
-        measured = catalogue(settings, blast.targets)
+        named = [c.target for given in criteria.values() for c in given]
+        measured = catalogue(settings, blast.targets, named)
         for name, given in criteria.items():
             criteria[name], refused = check_measured(name, given, target_name, measured)
             for where, message in refused:

@@ -68,6 +68,11 @@ class Criterion(BaseModel):
         return OPS[self.op](value, self.threshold)
 
 
+def in_phase(criteria: list[Criterion], phase: str, default: str = "during") -> list[Criterion]:
+    """The criteria that act in `phase`; a criterion naming no phase acts in `default`."""
+    return [c for c in criteria if (c.phase or default) == phase]
+
+
 def parse_criterion(text: str) -> Criterion:
     """Read the text form; units are checked against the metric's dimension (probes.tolerance)."""
     return from_any(text)

@@ -135,8 +135,8 @@ def register_extras(server: MCPServer[Any], engine: Callable[[], Engine]) -> Non
         "chaos://targets",
         name="targets",
         title="Configured targets",
-        description="The targets the operator configured: kind, environment, proxy, scenarios, busy or not, "
-        "and which share an instance with which.",
+        description="The targets the operator configured: kind, environment, proxy, scenarios, the metrics "
+        "their probes measure (name, unit, labels), busy or not, and which share an instance with which.",
         mime_type="application/json",
     )
     async def targets() -> str:

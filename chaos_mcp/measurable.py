@@ -1,6 +1,7 @@
 """Is every criterion of a design on something that is measured? The design-time check of the grammar.
 
-`phase.target.metric{labels}`: the target must be in the blast radius and measure the metric
+`phase.target.metric{labels}`: the target must be in the blast radius (or another configured
+target the criterion names, watched but not affected) and measure the metric
 (the probes' catalogue, `probes.registry.target_metrics`), the labels must be ones the metric
 carries, and the phase must fit the kind of criterion. A bare `metric` means the design's
 target_component when it measures it, else the one blast-radius target that does (several →
@@ -14,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from chaos_mcp.config import Settings
+from chaos_mcp.config import PHASES, Settings
 from chaos_mcp.criteria import Criterion
 from chaos_mcp.probes.base import ProbeError
 from chaos_mcp.probes.catalog import DERIVED, MetricSpec
-from chaos_mcp.probes.tolerance import METRIC_ALIASES, PHASES
+from chaos_mcp.probes.tolerance import METRIC_ALIASES
 
 PHASES_OF = {
     "success_criteria": PHASES,
@@ -31,29 +32,32 @@ PHASES_OF = {
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The metrics of each blast-radius target, and why a target has none."""
+    """The metrics of each blast-radius target (and each other target a criterion names), and why a
+    target has none."""
 
     metrics: dict[str, list[MetricSpec]]
     broken: dict[str, str]
+    radius: tuple[str, ...]
 
     def spec(self, target: str, name: str) -> MetricSpec | None:
         found = {m.name: m for m in self.metrics.get(target, [])}
         return found.get(name) or found.get(METRIC_ALIASES.get(name, ""))
 
     def listing(self, targets: Iterable[str] | None = None) -> str:
-        names = list(targets) if targets is not None else list(self.metrics)
+        names = list(targets) if targets is not None else list(self.radius)
         parts = [f"{t}: {', '.join(m.text() for m in self.metrics[t]) or 'none'}" for t in names]
         parts += [f"{t}: none ({why})" for t, why in self.broken.items() if t in names]
         derived = ", ".join(f"{d.spec.text()}" for d in DERIVED.values())
         return "; ".join(parts) + f"; derived for success criteria: {derived}"
 
 
-def catalogue(settings: Settings, targets: Sequence[str]) -> Catalogue:
+def catalogue(settings: Settings, radius: Sequence[str], named: Iterable[str | None] = ()) -> Catalogue:
+    """The catalogue of the blast radius, plus the configured targets in `named` (criteria's targets)."""
     from chaos_mcp.probes.registry import target_metrics  # the probes' clients load on first use
 
     metrics: dict[str, list[MetricSpec]] = {}
     broken: dict[str, str] = {}
-    for name in targets:
+    for name in dict.fromkeys([*radius, *(n for n in named if n)]):
         target = settings.targets.get(name)
         if target is None:
             continue
@@ -64,7 +68,7 @@ def catalogue(settings: Settings, targets: Sequence[str]) -> Catalogue:
             metrics[name] = []
         if not metrics[name] and name not in broken:
             broken[name] = f"no probe measures a {target.kind} target"
-    return Catalogue(metrics, broken)
+    return Catalogue(metrics, broken, tuple(radius))
 
 
 def check_measured(
@@ -94,7 +98,7 @@ def _resolve(field: str, criterion: Criterion, component: str, catalogue: Catalo
         raise _Refused(f"{criterion.text()}: phase {criterion.phase!r} does not apply to {field}; {accepted}")
     if criterion.name in DERIVED:
         return _derived(field, criterion, catalogue)
-    targets = list(catalogue.metrics)
+    targets = list(catalogue.radius)
     target = criterion.target
     if target is None:
         target = _owner(criterion, component, catalogue)
@@ -129,14 +133,14 @@ def _derived(field: str, criterion: Criterion, catalogue: Catalogue) -> Criterio
     if criterion.phase is not None or criterion.labels:
         raise _Refused(f"{criterion.text()}: {criterion.name} takes neither a phase nor labels")
     if criterion.target is not None and criterion.target not in catalogue.metrics:
-        raise _Refused(_not_a_target(criterion, criterion.target, list(catalogue.metrics)))
+        raise _Refused(_not_a_target(criterion, criterion.target, list(catalogue.radius)))
     return criterion
 
 
 def _owner(criterion: Criterion, component: str, catalogue: Catalogue) -> str:
     if catalogue.spec(component, criterion.name) is not None:
         return component
-    measuring = [t for t in catalogue.metrics if catalogue.spec(t, criterion.name) is not None]
+    measuring = [t for t in catalogue.radius if catalogue.spec(t, criterion.name) is not None]
     if len(measuring) == 1:
         return measuring[0]
     if measuring:
@@ -159,7 +163,7 @@ def _not_a_target(criterion: Criterion, target: str, targets: list[str]) -> str:
             f"(e.g. recovery.{rest}.{criterion.name})"
         )
     return (
-        f"{criterion.text()}: {target!r} is not a target of the blast radius; its targets: "
-        f"{', '.join(targets) or 'none'} (add a target to blast_radius.targets to measure it); a phase, "
-        f"if any, comes first: {', '.join(PHASES)}"
+        f"{criterion.text()}: {target!r} is not a configured target; the blast radius's targets: "
+        f"{', '.join(targets) or 'none'} (list_targets shows the others); a phase, if any, comes first: "
+        f"{', '.join(PHASES)}"
     )

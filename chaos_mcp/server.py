@@ -402,8 +402,9 @@ def build_server(settings: Settings) -> MCPServer[Any]:
             "list_targets",
             _Empty,
             _targets,
-            "The targets the operator configured: name, kind, environment, proxy, which are busy, and "
-            "which share an instance (a Redis server, a PostgreSQL cluster) with which.",
+            "The targets the operator configured: name, kind, environment, proxy, the metrics their probes "
+            "measure (name, unit, labels: criteria may name only these), which are busy, and which share an "
+            "instance (a Redis server, a PostgreSQL cluster) with which.",
             READ_ONLY,
         ),
         _tool(

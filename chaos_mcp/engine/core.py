@@ -481,7 +481,7 @@ class Engine:
         reverted_at = time.time()
         steps = await revert_faults(self.journal, self.journal.faults(experiment_id))
         prior = [e.data for e in self.journal.events(experiment_id, ["rollback"])]
-        if prior and state in (State.ROLLED_BACK, State.REPORTED):
+        if prior and state in (State.ROLLED_BACK, State.REPORTED, State.ABORTED):
             result = prior[-1] | {"steps": steps, "repeated": True}
             return result | {"status": _overall(steps, result.get("recovery", {}))}
         if all(s["status"] == "NOT_INJECTED" for s in steps):
@@ -512,11 +512,12 @@ class Engine:
             "reverted_at": _iso(revert_time),
         }
         self.journal.append(experiment_id, "rollback", result)
+        stopped = recovery_result.get("aborted") if state != State.FAILED else None  # recovery-phase abort
         self.journal.transition(
             experiment_id,
             [State.INJECTED, State.ABORTED, State.FAILED],
-            State.ROLLED_BACK if state != State.FAILED else State.FAILED,
-            {"status": status},
+            State.ABORTED if stopped else State.ROLLED_BACK if state != State.FAILED else State.FAILED,
+            {"status": status} | (stopped or {}),
         )
         self._release(design, experiment_id)
         return result | {

@@ -32,6 +32,7 @@ from enum import Enum
 from functools import singledispatch
 from typing import Literal, Protocol, cast, get_args
 
+from chaos_mcp.config import PHASES
 from chaos_mcp.probes.base import Measurement
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
@@ -48,8 +49,6 @@ EXAMPLES = (
     '"latency_p95 < 200ms", "error_rate < 0.1%", "recovery_time < 2 min", "api.coverage >= 100%", '
     '\'api.responses{status="503"} >= 1\', "recovery.api.error_rate > 50%"'
 )
-PHASES = ("baseline", "during", "response", "recovery")
-"""Reserved first words of a metric name: `phase.target.metric{labels}`; no target may be named so."""
 
 
 class ToleranceError(ValueError):

@@ -170,7 +170,10 @@ def execution_summary(view: ExperimentView, facts: dict[str, Any]) -> list[str]:
     for event in view.of("observation"):
         lines.extend(observation_lines(event.data))
     for event in view.of("aborted"):
-        lines.append(f"Aborted at {_hms(event.ts)}: {event.data.get('reason')}; faults reverted at once.")
+        after = "the faults were already reverted" if event.data.get("phase") == "recovery" else None
+        lines.append(
+            f"Aborted at {_hms(event.ts)}: {event.data.get('reason')}; {after or 'faults reverted at once'}."
+        )
     for event in view.of("auto_reverted"):
         lines.append(f"Deadline reached at {_hms(event.ts)}: faults reverted automatically.")
     for by in facts["recovered_by"]:

@@ -169,8 +169,8 @@ def results(view: ExperimentView, detected: dict[str, Any] | None) -> list[dict[
             note = _no_detection_note(detected)
             looked = detected is not None and bool(detected["detected"] or window)
             rows.append(derived_verdict(criterion, value, note, "detection", looked))
-        else:
-            rows.append(window_verdict(criterion, window))
+        else:  # a phase-qualified criterion is judged on that phase's observations
+            rows.append(window_verdict(criterion, view.phase(criterion.phase) if criterion.phase else window))
     if not view.design.success_criteria:
         rows += [window_verdict(c, window) for c in _steady_state(view)]
     named = {r["metric"].rpartition(".")[2] for r in rows}
