@@ -30,7 +30,7 @@ def experiment_facts(view: ExperimentView) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "experiment_id": view.row.id,
         "state": view.row.state,
-        "final": view.row.state in REPORTABLE,
+        "final": view.row.state in REPORTABLE or (view.row.state == "aborted" and view.rollback is not None),
         "title": f"{scenario.title if scenario else design.scenario} on {design.target_component}",
         "design": design.model_dump(mode="json"),
         "mutates_data": bool(scenario and scenario.mutates_data),
