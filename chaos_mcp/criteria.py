@@ -52,7 +52,7 @@ class Criterion(BaseModel):
 
     def text(self) -> str:
         unit = f" {self.unit}" if self.unit and self.unit != "%" else self.unit
-        return f"{selector_text(self.phase, self.metric, self.labels)} {self.op} {self.threshold:g}{unit}"
+        return f"{selector_text(self.phase, self.metric, self.labels)} {self.op} {self.threshold:.12g}{unit}"
 
     @property
     def target(self) -> str | None:

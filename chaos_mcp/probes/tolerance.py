@@ -102,7 +102,7 @@ _TEXT = re.compile(
 
 
 _LABEL = re.compile(
-    r"\s*(?P<key>[A-Za-z_]\w*)\s*=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[\w.-]+))\s*"
+    r"\s*(?P<key>[A-Za-z_]\w*)\s*=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[\w./:-]+))\s*"
 )
 LABEL_EXAMPLE = 'api.responses{status="503"} >= 1'
 
@@ -153,7 +153,9 @@ class Criterion:
 
     def text(self) -> str:
         unit = "" if not self.unit else self.unit if self.unit == "%" else f" {self.unit}"
-        return f"{selector_text(self.phase, self.qualified, self.labels)} {self.op} {self.threshold:g}{unit}"
+        return (
+            f"{selector_text(self.phase, self.qualified, self.labels)} {self.op} {self.threshold:.12g}{unit}"
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
