@@ -1,4 +1,4 @@
-"""The criteria grammar `phase.target.metric{labels} op threshold unit`, and the design-time catalogue check."""
+"""The criteria grammar `phase.target.metric{labels} op threshold unit`, and the design-time check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaos_mcp.config import ConfigError, PHASES, parse_settings
+from chaos_mcp.config import PHASES, ConfigError, parse_settings
 from chaos_mcp.contract import ValidationProblems, validate_design
 from chaos_mcp.criteria import from_any
 from chaos_mcp.probes.base import Measurement
@@ -44,7 +44,7 @@ def test_every_criterion_reads_back_from_its_own_text_and_from_its_object_form(
     try:
         criterion = from_any(mapping)
     except Exception:  # a unit the metric's name rules out (latency in %): refused either way
-        with pytest.raises(Exception):  # noqa: B017, PT011
+        with pytest.raises(Exception):  # noqa: B017
             from_any(f"{qualified} {op} {threshold:g}{unit}")
         return
     assert (criterion.phase, criterion.metric, criterion.labels) == (phase, qualified, labels)
