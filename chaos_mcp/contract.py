@@ -132,7 +132,9 @@ class DesignExperimentInput(BaseModel):
     abort_conditions: list[CriterionInput] | None = Field(
         None,
         description=f"stop conditions: when one holds during the window, every fault is reverted at once; "
-        f"each {CRITERION_EXAMPLES}",
+        "one with phase recovery (recovery.api.error_rate > 50%) acts after the revert and ends the "
+        "experiment aborted; each on a metric list_targets shows for a blast-radius target, "
+        f"{CRITERION_EXAMPLES}",
     )
     detection_signals: list[CriterionInput] | None = Field(
         None,
