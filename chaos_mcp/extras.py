@@ -141,7 +141,8 @@ def register_extras(server: MCPServer[Any], engine: Callable[[], Engine]) -> Non
     )
     async def targets() -> str:
         running = _engine(engine)
-        return _json({"targets": await catalog.targets_now(running.settings, running.journal.holds())})
+        targets = await catalog.targets_now(running.settings, running.journal.holds())
+        return _json({"targets": targets, "derived_metrics": catalog.derived_metrics()})
 
     @server.resource(
         "chaos://scenarios",

@@ -298,7 +298,8 @@ async def _abort(engine: Engine, args: Any, ctx: Context, resolved: dict[str, An
 
 
 async def _targets(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
-    return {"targets": await catalog.targets_now(engine.settings, engine.journal.holds())}
+    targets = await catalog.targets_now(engine.settings, engine.journal.holds())
+    return {"targets": targets, "derived_metrics": catalog.derived_metrics()}
 
 
 async def _scenarios(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:

@@ -58,6 +58,13 @@ def _metrics(name: str, target: Target) -> dict[str, Any]:
         return {"metrics": [], "metrics_unavailable": f"its probes are misconfigured: {exc}"}
 
 
+def derived_metrics() -> list[dict[str, Any]]:
+    """The metrics the server computes for an experiment as a whole (success criteria only)."""
+    from chaos_mcp.probes.catalog import DERIVED
+
+    return [d.spec.as_dict() | {"where": d.where} for d in DERIVED.values()]
+
+
 def _held_through(identity: Identity, holds: dict[str, str]) -> str | None:
     """The experiment whose fault reaches this target through what it physically is (another name for
     its database, or its whole server), if any."""

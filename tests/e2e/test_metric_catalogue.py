@@ -60,6 +60,7 @@ async def test_list_targets_shows_each_targets_metrics_with_unit_and_labels(
     cache = {m["name"]: m for m in targets["cache"]["metrics"]}
     assert cache["error_rate"]["unit"] == "ratio" and cache["latency_p95"]["labels"] == ["command"]
     assert "responses" not in cache
+    assert {m["name"] for m in listed["derived_metrics"]} == {"recovery_time", "detection_time"}
     text = "".join(getattr(c, "text", "") for c in resource.contents)
     shown = {t["name"]: t for t in json.loads(text)["targets"]}
     assert shown["api"]["metrics"] == targets["api"]["metrics"]
