@@ -102,8 +102,9 @@ _TEXT = re.compile(
 
 
 _LABEL = re.compile(
-    r"\s*(?P<key>[A-Za-z_]\w*)\s*=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[\w./:-]+))\s*"
+    r"\s*(?P<key>[A-Za-z_]\w*)\s*=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[\w./:-]+))\s*(?:,|$)"
 )
+_NONSPACE = re.compile(r"\S")
 LABEL_EXAMPLE = 'api.responses{status="503"} >= 1'
 
 
@@ -217,21 +218,17 @@ def split_selector(name: str) -> tuple[str | None, str | None, str]:
 def parse_labels(text: str, where: str) -> dict[str, str]:
     """`status="503", route="/x"` → {"status": "503", "route": "/x"}."""
     labels: dict[str, str] = {}
-    for part in (p for p in text.split(",") if p.strip()):
-        match = _LABEL.fullmatch(part)
+    at = 0
+    while _NONSPACE.search(text, at):
+        match = _LABEL.match(text, at)
         if not match:
             raise ToleranceError(
                 f'could not read the label selector {{{text}}} of {where}: each label is name="value", '
                 f"separated by commas; e.g. {LABEL_EXAMPLE}"
             )
-        value = (
-            match["dq"]
-            if match["dq"] is not None
-            else match["sq"]
-            if match["sq"] is not None
-            else match["bare"]
-        )
-        labels[match["key"]] = value
+        quoted = match["dq"] if match["dq"] is not None else match["sq"]
+        labels[match["key"]] = quoted if quoted is not None else match["bare"]
+        at = match.end()
     return labels
 
 

@@ -113,7 +113,9 @@ async def test_label_selectors_and_phases_in_both_forms_are_accepted_and_bare_me
     )
     async with Client(build_server(settings), mode="legacy") as client:
         plan = result_data(await client.call_tool("design_experiment", raw))
-        ambiguous = await client.call_tool("design_experiment", cache_design(steady_state=["requests >= 1"]))
+        both_measure = await client.call_tool(
+            "design_experiment", cache_design(steady_state=["requests >= 1"])
+        )
         bare = result_data(
             await client.call_tool("design_experiment", cache_design(steady_state=["error_rate < 1%"]))
         )
@@ -124,7 +126,7 @@ async def test_label_selectors_and_phases_in_both_forms_are_accepted_and_bare_me
     assert plan["abort_conditions"][:2] == ["recovery.api.error_rate > 50%", "recovery.api.error_rate > 90%"]
     assert bare["steady_state"] == ["error_rate < 1%"]  # the target_component's own error rate
     # `requests` is measured by both targets; the target_component measures it, so it is the cache's.
-    assert not ambiguous.is_error, result_text(ambiguous)
+    assert not both_measure.is_error, result_text(both_measure)
 
 
 async def design_run(client: Client, abort_condition: str) -> tuple[str, dict[str, Any]]:

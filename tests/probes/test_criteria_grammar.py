@@ -15,7 +15,7 @@ from chaos_mcp.probes.base import Measurement
 from chaos_mcp.probes.tolerance import OPS, ToleranceError, evaluate, parse_criterion
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True).filter(lambda n: n not in PHASES)
-label_values = st.from_regex(r"[A-Za-z0-9_./ -]{0,12}", fullmatch=True)
+label_values = st.from_regex(r"[A-Za-z0-9_./ ,=:-]{0,12}", fullmatch=True)
 units = st.sampled_from(["", "ms", "s", "min", "%", "ratio", "count"])
 
 
@@ -57,6 +57,7 @@ def test_every_criterion_reads_back_from_its_own_text_and_from_its_object_form(
     [
         ('api.responses{status="503"} >= 1', None, "api", {"status": "503"}),
         ("api.responses{status='500', route=/x} == 0", None, "api", {"status": "500", "route": "/x"}),
+        ('api.responses{route="/a,b", status=503,} == 0', None, "api", {"route": "/a,b", "status": "503"}),
         ("recovery.api.error_rate > 50%", "recovery", "api", {}),
         ("during.error_rate < 1%", "during", None, {}),
         ("db-main.v2.error_rate == 0", None, "db-main.v2", {}),
