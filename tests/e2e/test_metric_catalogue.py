@@ -19,7 +19,7 @@ from chaos_mcp.config import parse_settings
 from chaos_mcp.server import build_server
 from tests.e2e.conftest import result_data, result_text, settings_with_journal
 from tests.fixtures.services import PostgresDatabase
-from tests.helpers import free_port
+from tests.helpers import free_port, multi_target_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -192,3 +192,16 @@ async def test_a_recovery_phase_abort_condition_that_held_only_in_the_window_nev
         for e in window
         for m in e["data"]["measurements"]
     ), "the condition held during the window (the database refused connections), yet did not act there"
+
+
+async def test_the_database_prompts_design_with_503_not_500_and_a_recovery_abort_is_accepted(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    settings = settings_with_journal(tmp_path, multi_target_settings())
+    async with Client(build_server(settings), mode="legacy") as client:
+        prompt = await client.get_prompt("db_connection_failure_test", {"target_component": "db"})
+        text = "\n".join(getattr(m.content, "text", "") for m in prompt.messages)
+        design = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+        plan = result_data(await client.call_tool("design_experiment", design | {"dry_run": True}))
+    assert 'api.responses{status="500"} == 0' in plan["success_criteria"]
+    assert "recovery.api.error_rate > 50%" in plan["abort_conditions"]
