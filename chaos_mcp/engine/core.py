@@ -499,7 +499,7 @@ class Engine:
                 "criteria": [],
             }
         else:
-            recovery_result = await recovery.measure_recovery(self, design, revert_time)
+            recovery_result = await recovery.measure_recovery(self, design, revert_time, experiment_id)
         integrity = await recovery.check_integrity(self, experiment_id, design)
         recovery_result = recovery.judge(recovery_result, integrity)
         status = _overall(steps, recovery_result, integrity)

@@ -23,11 +23,15 @@ def recovery_bound(design: ExperimentDesign) -> float:
     return max(10.0, min(120.0, 2 * design.duration_s))
 
 
-async def measure_recovery(engine: Engine, design: ExperimentDesign, reverted_at: float) -> dict[str, Any]:
+async def measure_recovery(
+    engine: Engine, design: ExperimentDesign, reverted_at: float, experiment_id: str | None = None
+) -> dict[str, Any]:
     """Probe until the steady state holds for CONSECUTIVE samples; recovery_time is to the first.
 
     Every sample is also checked against the recovery-phase abort conditions: the first that holds
     ends the measurement, and the result carries `aborted` (reason and evidence) for the caller.
+    With `experiment_id`, each sample is journaled (`recovery_sample`), so recovery-phase success
+    criteria are judged on what was measured after the revert.
     """
     criteria = engine.measurer.steady_state_criteria(design)
     stops = in_phase(design.abort_conditions, "recovery")
@@ -43,6 +47,12 @@ async def measure_recovery(engine: Engine, design: ExperimentDesign, reverted_at
         verdicts = evaluate_all(criteria, measurements)
         samples += 1
         last = [v.as_dict() for v in verdicts]
+        if experiment_id is not None:
+            engine.journal.append(
+                experiment_id,
+                "recovery_sample",
+                {"taken_at": taken, "measurements": [m.as_dict() for m in measurements]},
+            )
         fired = [v for v in evaluate_all(stops, measurements) if v.passed]
         if fired:
             return _stopped(fired, taken - reverted_at, samples, criteria)

@@ -129,7 +129,7 @@ async def test_label_selectors_and_phases_in_both_forms_are_accepted_and_bare_me
     assert not both_measure.is_error, result_text(both_measure)
 
 
-async def design_run(client: Client, abort_condition: str) -> tuple[str, dict[str, Any]]:
+async def design_run(client: Client, abort_condition: str, **extra: Any) -> tuple[str, dict[str, Any]]:
     raw = {
         "experiment_type": "infrastructure",
         "target_component": "db",
@@ -140,6 +140,7 @@ async def design_run(client: Client, abort_condition: str) -> tuple[str, dict[st
         "duration": "2s",
         "rollback_plan": ["Allow connections again", "Verify SELECT 1 answers"],
         "abort_conditions": [abort_condition],
+        **extra,
     }
     experiment_id = result_data(await client.call_tool("design_experiment", raw))["experiment_id"]
     ref = {"experiment_id": experiment_id}
@@ -182,8 +183,15 @@ async def test_a_recovery_phase_abort_condition_that_held_only_in_the_window_nev
     toml = f'[targets.db]\nkind = "postgres"\nenvironment = "test"\ndsn = "{own_postgres.admin_dsn}"\n'
     settings = settings_with_journal(tmp_path, parse_settings(toml))
     async with Client(build_server(settings), mode="legacy") as c:
-        experiment_id, rollback = await design_run(c, "recovery.db.error_rate > 50%")
+        experiment_id, rollback = await design_run(
+            c, "recovery.db.error_rate > 50%", success_criteria=["recovery.db.error_rate < 1%"]
+        )
         events = result_data(await c.call_tool("get_experiment", {"experiment_id": experiment_id}))
+        ref = {"experiment_id": experiment_id, "format": "json"}
+        report = result_data(await c.call_tool("generate_report", ref))["json"]
+    [row] = [r for r in report["results"] if r["criterion"] == "recovery.db.error_rate < 1%"]
+    # Judged on the samples rollback took after the revert, not on the window (where it was 100 %).
+    assert row["status"] == "PASS" and row["observations"] >= 2 and row["actual"] == 0, row
     assert rollback["state"] == "rolled_back" and "aborted" not in rollback["recovery"], rollback
     assert rollback["recovery"]["recovered"], rollback["recovery"]
     window = [e for e in events["events"] if e["kind"] == "sample"]
