@@ -101,7 +101,7 @@ def _resolve(field: str, criterion: Criterion, component: str, catalogue: Catalo
     targets = list(catalogue.radius)
     target = criterion.target
     if target is None:
-        target = _owner(criterion, component, catalogue)
+        target = _owner(field, criterion, component, catalogue)
     elif target not in catalogue.metrics:
         raise _Refused(_not_a_target(criterion, target, targets))
     spec = catalogue.spec(target, criterion.name)
@@ -110,6 +110,7 @@ def _resolve(field: str, criterion: Criterion, component: str, catalogue: Catalo
         raise _Refused(
             f"{criterion.text()}: {target} does not measure {criterion.name!r}"
             + (f" ({why})" if why else "")
+            + f", so it {_never(field)}"
             + f"; metrics of the blast radius: {catalogue.listing()}"
         )
     if not spec.accepts(criterion.labels):
@@ -137,7 +138,7 @@ def _derived(field: str, criterion: Criterion, catalogue: Catalogue) -> Criterio
     return criterion
 
 
-def _owner(criterion: Criterion, component: str, catalogue: Catalogue) -> str:
+def _owner(field: str, criterion: Criterion, component: str, catalogue: Catalogue) -> str:
     if catalogue.spec(component, criterion.name) is not None:
         return component
     measuring = [t for t in catalogue.radius if catalogue.spec(t, criterion.name) is not None]
@@ -150,9 +151,15 @@ def _owner(criterion: Criterion, component: str, catalogue: Catalogue) -> str:
             + " or ".join(f"{t}.{criterion.name}" for t in measuring)
         )
     raise _Refused(
-        f"{criterion.text()}: no probe of the blast radius measures {criterion.name!r}, so it could never "
-        f"be judged; metrics of the blast radius: {catalogue.listing()}"
+        f"{criterion.text()}: no probe of the blast radius measures {criterion.name!r}, so it "
+        f"{_never(field)}; metrics of the blast radius: {catalogue.listing()}"
     )
+
+
+def _never(field: str) -> str:
+    if field == "abort_conditions":
+        return "could never fire: the stop condition would not exist"
+    return "could never be judged"
 
 
 def _not_a_target(criterion: Criterion, target: str, targets: list[str]) -> str:

@@ -86,6 +86,7 @@ async def test_criteria_on_metrics_labels_and_phases_nothing_measures_are_refuse
     assert "responses{status,route} (count)" in lines["success_criteria[0]"]  # the metrics that exist
     assert "has no label 'colour'; its labels: status, route" in lines["success_criteria[1]"]
     assert "no probe of the blast radius measures 'solver_time'" in lines["abort_conditions[0]"]
+    assert "could never fire" in lines["abort_conditions[0]"]
     assert "cache: latency_p50{command} (ms)" in lines["abort_conditions[0]"]
     assert "cannot serve in abort_conditions" in lines["abort_conditions[1]"]
     assert "bogus_metric_xyz" in lines["steady_state[0]"] and "api: " in lines["steady_state[0]"]
