@@ -24,6 +24,10 @@ DEFAULT_PROXY_API = "http://127.0.0.1:8474"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+PHASES = ("baseline", "during", "response", "recovery")
+"""Phases of an experiment, the first word of a criterion `phase.target.metric`; no target may be named so."""
+
+
 class ConfigError(Exception):
     """The configuration file cannot be used; the message says where and why."""
 
@@ -173,6 +177,11 @@ class Settings(_Strict):
         for name in targets:
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]{0,62}", name):
                 raise ValueError(f"target name {name!r} must start with a letter; letters, digits, _ . -")
+            if name.partition(".")[0] in PHASES:
+                raise ValueError(
+                    f"target name {name!r} starts with {name.partition('.')[0]!r}, a phase of criteria "
+                    f"({', '.join(PHASES)}: recovery.api.error_rate); rename the target, e.g. {name}_svc"
+                )
         return targets
 
     def secrets(self) -> set[str]:

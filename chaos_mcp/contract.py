@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chaos_mcp.config import Settings
 from chaos_mcp.criteria import CRITERION_EXAMPLES, Criterion, CriterionError, from_any
 from chaos_mcp.durations import DURATION_FORMATS, DurationError, parse_duration
+from chaos_mcp.measurable import catalogue, check_measured
 from chaos_mcp.scenarios.base import DEFAULT_SCENARIO, ExperimentType, scenarios
 
 REQUIRED_FIELDS = (
@@ -131,7 +132,9 @@ class DesignExperimentInput(BaseModel):
     abort_conditions: list[CriterionInput] | None = Field(
         None,
         description=f"stop conditions: when one holds during the window, every fault is reverted at once; "
-        f"each {CRITERION_EXAMPLES}",
+        "one with phase recovery (recovery.api.error_rate > 50%) acts after the revert and ends the "
+        "experiment aborted; each on a metric list_targets shows for a blast-radius target, "
+        f"{CRITERION_EXAMPLES}",
     )
     detection_signals: list[CriterionInput] | None = Field(
         None,
@@ -269,6 +272,13 @@ def validate_design(raw: dict[str, Any], settings: Settings) -> ExperimentDesign
         name: _check_criteria(raw, name, check)
         for name in ("success_criteria", "abort_conditions", "steady_state", "detection_signals")
     }
+    if blast is not None and target_name:
+        named = [c.target for given in criteria.values() for c in given]
+        measured = catalogue(settings, blast.targets, named)
+        for name, given in criteria.items():
+            criteria[name], refused = check_measured(name, given, target_name, measured)
+            for where, message in refused:
+                check.add(where, message)
     scenario_name, parameters = _check_scenario(raw, experiment_type, target_name, settings, check)
     for flag in ("dry_run", "baseline_known_degraded"):
         if flag in raw and not isinstance(raw[flag], bool):

@@ -135,13 +135,14 @@ def register_extras(server: MCPServer[Any], engine: Callable[[], Engine]) -> Non
         "chaos://targets",
         name="targets",
         title="Configured targets",
-        description="The targets the operator configured: kind, environment, proxy, scenarios, busy or not, "
-        "and which share an instance with which.",
+        description="The targets the operator configured: kind, environment, proxy, scenarios, the metrics "
+        "their probes measure (name, unit, labels), busy or not, and which share an instance with which.",
         mime_type="application/json",
     )
     async def targets() -> str:
         running = _engine(engine)
-        return _json({"targets": await catalog.targets_now(running.settings, running.journal.holds())})
+        targets = await catalog.targets_now(running.settings, running.journal.holds())
+        return _json({"targets": targets, "derived_metrics": catalog.derived_metrics()})
 
     @server.resource(
         "chaos://scenarios",

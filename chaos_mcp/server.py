@@ -298,7 +298,8 @@ async def _abort(engine: Engine, args: Any, ctx: Context, resolved: dict[str, An
 
 
 async def _targets(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
-    return {"targets": await catalog.targets_now(engine.settings, engine.journal.holds())}
+    targets = await catalog.targets_now(engine.settings, engine.journal.holds())
+    return {"targets": targets, "derived_metrics": catalog.derived_metrics()}
 
 
 async def _scenarios(engine: Engine, args: Any, ctx: Context, resolved: dict[str, Any]) -> Any:
@@ -404,8 +405,9 @@ def build_server(settings: Settings) -> MCPServer[Any]:
             "list_targets",
             _Empty,
             _targets,
-            "The targets the operator configured: name, kind, environment, proxy, which are busy, and "
-            "which share an instance (a Redis server, a PostgreSQL cluster) with which.",
+            "The targets the operator configured: name, kind, environment, proxy, the metrics their probes "
+            "measure (name, unit, labels: criteria may name only these), which are busy, and which share an "
+            "instance (a Redis server, a PostgreSQL cluster) with which.",
             READ_ONLY,
         ),
         _tool(

@@ -6,9 +6,10 @@ from typing import Any
 
 import anyio
 
-from chaos_mcp.config import ScheduleTarget, Settings
+from chaos_mcp.config import ScheduleTarget, Settings, Target
 from chaos_mcp.engine.core import EngineError
 from chaos_mcp.engine.journal import RESOURCE_PREFIX
+from chaos_mcp.probes.base import ProbeError
 from chaos_mcp.resources import Identity, identify_all, overlaps, sharing
 from chaos_mcp.scenarios.base import scenarios
 from chaos_mcp.secrets import redact_url
@@ -34,6 +35,7 @@ def targets(
             "proxy": target.proxy.model_dump() if target.proxy else None,
             "busy_with": holds.get(name),
             "scenarios": [s.name for s in scenarios().values() if target.kind in s.target_kinds],
+            **_metrics(name, target),
         }
         if identities is not None:
             entry |= _identity(identities[name], shared[name])
@@ -44,6 +46,23 @@ def targets(
                 entry[attr] = redact_url(value)
         result.append(entry)
     return result
+
+
+def _metrics(name: str, target: Target) -> dict[str, Any]:
+    """What the target's probes measure: criteria may name these (and only these) metrics."""
+    from chaos_mcp.probes.registry import target_metrics  # the probes' clients load on first use
+
+    try:
+        return {"metrics": [m.as_dict() for m in target_metrics(name, target)]}
+    except ProbeError as exc:
+        return {"metrics": [], "metrics_unavailable": f"its probes are misconfigured: {exc}"}
+
+
+def derived_metrics() -> list[dict[str, Any]]:
+    """The metrics the server computes for an experiment as a whole (success criteria only)."""
+    from chaos_mcp.probes.catalog import DERIVED
+
+    return [d.spec.as_dict() | {"where": d.where} for d in DERIVED.values()]
 
 
 def _held_through(identity: Identity, holds: dict[str, str]) -> str | None:

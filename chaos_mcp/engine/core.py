@@ -488,7 +488,7 @@ class Engine:
         reverted_at = time.time()
         steps = await revert_faults(self.journal, self.journal.faults(experiment_id))
         prior = [e.data for e in self.journal.events(experiment_id, ["rollback"])]
-        if prior and state in (State.ROLLED_BACK, State.REPORTED):
+        if prior and state in (State.ROLLED_BACK, State.REPORTED, State.ABORTED):
             result = prior[-1] | {"steps": steps, "repeated": True}
             return result | {"status": _overall(steps, result.get("recovery", {}))}
         if all(s["status"] == "NOT_INJECTED" for s in steps):
@@ -506,7 +506,7 @@ class Engine:
                 "criteria": [],
             }
         else:
-            recovery_result = await recovery.measure_recovery(self, design, revert_time)
+            recovery_result = await recovery.measure_recovery(self, design, revert_time, experiment_id)
         integrity = await recovery.check_integrity(self, experiment_id, design)
         recovery_result = recovery.judge(recovery_result, integrity)
         status = _overall(steps, recovery_result, integrity)
@@ -522,11 +522,12 @@ class Engine:
         if lost:
             result |= {"proxy_lost": lost, "note": "; ".join(loss["message"] for loss in lost)}
         self.journal.append(experiment_id, "rollback", result)
+        stopped = recovery_result.get("aborted") if state != State.FAILED else None  # recovery-phase abort
         self.journal.transition(
             experiment_id,
             [State.INJECTED, State.ABORTED, State.FAILED],
-            State.ROLLED_BACK if state != State.FAILED else State.FAILED,
-            {"status": status},
+            State.ABORTED if stopped else State.ROLLED_BACK if state != State.FAILED else State.FAILED,
+            {"status": status} | (stopped or {}),
         )
         self._release(design, experiment_id)
         return result | {

@@ -1,8 +1,10 @@
 """The experiment's state machine.
 
     designed → baselined → injected → (aborted) → rolled_back → reported
-        ↘         ↓                ↘ failed ↙
+        ↘         ↓                ↘ failed ↙        ↘ aborted (a recovery-phase abort condition held)
           cancelled (rollback before any injection withdraws the experiment)
+
+An experiment aborted during recovery has been rolled back: generate_report accepts it.
 
 A tool called out of order is refused with the current state and the tool to call next.
 """

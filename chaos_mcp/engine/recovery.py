@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from chaos_mcp.contract import ExperimentDesign
-from chaos_mcp.engine.verdicts import evaluate_all
+from chaos_mcp.criteria import in_phase
+from chaos_mcp.engine.verdicts import Verdict, evaluate_all
 
 if TYPE_CHECKING:
     from chaos_mcp.engine.core import Engine
@@ -22,9 +23,18 @@ def recovery_bound(design: ExperimentDesign) -> float:
     return max(10.0, min(120.0, 2 * design.duration_s))
 
 
-async def measure_recovery(engine: Engine, design: ExperimentDesign, reverted_at: float) -> dict[str, Any]:
-    """Probe until the steady state holds for CONSECUTIVE samples; recovery_time is to the first."""
+async def measure_recovery(
+    engine: Engine, design: ExperimentDesign, reverted_at: float, experiment_id: str | None = None
+) -> dict[str, Any]:
+    """Probe until the steady state holds for CONSECUTIVE samples; recovery_time is to the first.
+
+    Every sample is also checked against the recovery-phase abort conditions: the first that holds
+    ends the measurement, and the result carries `aborted` (reason and evidence) for the caller.
+    With `experiment_id`, each sample is journaled (`recovery_sample`), so recovery-phase success
+    criteria are judged on what was measured after the revert.
+    """
     criteria = engine.measurer.steady_state_criteria(design)
+    stops = in_phase(design.abort_conditions, "recovery")
     bound = recovery_bound(design)
     streak_start: float | None = None
     streak = 0
@@ -37,6 +47,15 @@ async def measure_recovery(engine: Engine, design: ExperimentDesign, reverted_at
         verdicts = evaluate_all(criteria, measurements)
         samples += 1
         last = [v.as_dict() for v in verdicts]
+        if experiment_id is not None:
+            engine.journal.append(
+                experiment_id,
+                "recovery_sample",
+                {"taken_at": taken, "measurements": [m.as_dict() for m in measurements]},
+            )
+        fired = [v for v in evaluate_all(stops, measurements) if v.passed]
+        if fired:
+            return _stopped(fired, taken - reverted_at, samples, criteria)
         if all(v.passed for v in verdicts):
             streak_start = streak_start if streak else taken
             streak += 1
@@ -60,6 +79,21 @@ async def measure_recovery(engine: Engine, design: ExperimentDesign, reverted_at
         "bound_s": bound,
         "why": f"steady state not back within {bound:g}s; still failing: {', '.join(failing) or '?'}",
         "criteria": [c.text() for c in criteria],
+    }
+
+
+def _stopped(fired: list[Verdict], after: float, samples: int, criteria: list[Any]) -> dict[str, Any]:
+    held = "; ".join(
+        f"{v.criterion.text()} (actual {v.actual:g} {v.unit})" for v in fired if v.actual is not None
+    )
+    reason = f"abort condition held during recovery, {max(0.0, after):.1f}s after the revert: {held}"
+    return {
+        "recovered": False,
+        "recovery_time_s": None,
+        "samples": samples,
+        "why": f"not recovered: {reason}",
+        "criteria": [c.text() for c in criteria],
+        "aborted": {"reason": reason, "phase": "recovery", "evidence": [v.as_dict() for v in fired]},
     }
 
 

@@ -1,7 +1,8 @@
 """Supervision of the window between injection and revert.
 
-Samples every probe at an interval, journals every sample, treats abort conditions as stop
-conditions (revert at once, experiment `aborted`), and reverts at the deadline.
+Samples every probe at an interval, journals every sample, treats the window's abort conditions
+(phase `during`, the default) as stop conditions (revert at once, experiment `aborted`), and
+reverts at the deadline. Recovery-phase abort conditions are engine.recovery's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import anyio
 import structlog
 
 from chaos_mcp.contract import ExperimentDesign
+from chaos_mcp.criteria import in_phase
 from chaos_mcp.engine.journal import Journal
 from chaos_mcp.engine.lifecycle import State
 from chaos_mcp.engine.reverter import revert_faults
@@ -66,7 +68,7 @@ class Supervisor:
     async def _sample_and_check(self, budget: float) -> bool:
         measurements = await self.engine.measurer.sample(self.design, budget)
         self._check_detection(measurements)
-        verdicts = evaluate_all(self.design.abort_conditions, measurements)
+        verdicts = evaluate_all(in_phase(self.design.abort_conditions, "during"), measurements)
         fired = [v for v in verdicts if v.passed]
         self.engine.journal.append(
             self.experiment_id,

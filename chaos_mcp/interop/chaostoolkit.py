@@ -63,7 +63,7 @@ def steady_criteria(design: ExperimentDesign) -> list[Criterion]:
 
 def _split(criterion: Criterion, default_target: str) -> tuple[str, str]:
     target, _, metric = criterion.metric.rpartition(".")
-    return target or default_target, metric
+    return target or criterion.measured_by or default_target, metric
 
 
 def _probe(criterion: Criterion, design: ExperimentDesign, with_tolerance: bool) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from chaos_mcp.probes.catalog import MetricSpec
+
 
 class ProbeError(Exception):
     """A probe is misconfigured (bad URL, bad query); the message says what to fix."""
@@ -50,3 +52,7 @@ class Probe(ABC):
 
     @abstractmethod
     async def sample(self) -> list[Measurement]: ...
+
+    def metrics(self) -> list[MetricSpec]:
+        """What `sample()` measures; the design check refuses criteria on anything else."""
+        return []

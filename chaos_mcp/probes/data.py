@@ -18,7 +18,8 @@ from chaos_mcp.config import ScheduleTarget
 from chaos_mcp.data.db import connect
 from chaos_mcp.data.errors import DataError, MappingError
 from chaos_mcp.data.mapping import check_live, resolve
-from chaos_mcp.data.validate import Report, validate
+from chaos_mcp.data.validate import CHECKS, Report, validate
+from chaos_mcp.probes import catalog
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 
 
@@ -37,6 +38,12 @@ class DataProbe(Probe):
             self.mapping = resolve(target.mapping, f"data probe {name!r}")
         except DataError as exc:
             raise ProbeError(str(exc)) from None
+
+    def metrics(self) -> list[catalog.MetricSpec]:
+        found = [catalog.MetricSpec("invalid_rows", "count", (), "rows failing any data check")]
+        found += [catalog.MetricSpec(name, "count", (), f"rows failing the {name} check") for name in CHECKS]
+        found.append(catalog.MetricSpec("checksum", "hash", (), "checksum of the mapped tables"))
+        return found + [m for m in catalog.errors() if m.name != "requests"]
 
     async def sample(self) -> list[Measurement]:
         started = time.time()

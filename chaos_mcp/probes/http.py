@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import anyio
 import httpx
 
+from chaos_mcp.probes import catalog
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 from chaos_mcp.probes.statistics import Window, error_measurements, latency_measurements
 from chaos_mcp.secrets import redact_text, redact_url, secrets_in_url
@@ -106,6 +107,18 @@ class HttpProbe(Probe):
                     for _ in range(self.concurrency):
                         group.start_soon(self._worker, client, base, plan, deadline, outcomes)
         return self._measurements(outcomes, Window(self.name, started, time.time()))
+
+    def metrics(self) -> list[catalog.MetricSpec]:
+        found = catalog.latency("latency", (50, 95, 99), ("route",), "response time")
+        found += catalog.errors(("route",))
+        found.append(
+            catalog.MetricSpec(
+                "responses", "count", ("status", "route"), "answers per status (200, 503, timeout, …)"
+            )
+        )
+        if self.health:
+            found.append(catalog.MetricSpec("healthy", "bool", (), f"1 when {self.health} reads healthy"))
+        return found
 
     def _requests(self) -> Iterator[str]:
         routes = itertools.cycle(self._plan)

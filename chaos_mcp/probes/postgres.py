@@ -21,6 +21,7 @@ import anyio
 import psycopg
 from psycopg import conninfo, errors
 
+from chaos_mcp.probes import catalog
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 from chaos_mcp.probes.statistics import Window, error_measurements, latency_measurements
 from chaos_mcp.secrets import redact_text, secrets_in_url
@@ -67,6 +68,13 @@ class PostgresProbe(Probe):
             raise ProbeError(
                 f"{self.name}: timeout must be a positive number of seconds, got {self.timeout!r}"
             )
+
+    def metrics(self) -> list[catalog.MetricSpec]:
+        found = catalog.latency("connect_time", (50, 95), (), "time to open a connection")
+        found += catalog.latency("latency", (50, 95), ("query",), "query time (SELECT 1; query=configured)")
+        found += catalog.errors()
+        found.append(catalog.MetricSpec("connections_in_use", "count", (), "backends of the database"))
+        return found
 
     async def sample(self) -> list[Measurement]:
         tally = _Tally()

@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 import httpx
 
+from chaos_mcp.probes import catalog
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 from chaos_mcp.probes.statistics import Window, error_measurements
 from chaos_mcp.secrets import redact_text, redact_url, secrets_in_url
@@ -58,6 +59,12 @@ class PrometheusProbe(Probe):
             raise ProbeError(f"{self.name}: metric must be a name such as alert_firing, got {self.metric!r}")
         if not self.timeout > 0:
             raise ProbeError(f"{self.name}: timeout must be a positive number of seconds")
+
+    def metrics(self) -> list[catalog.MetricSpec]:
+        query = catalog.MetricSpec(
+            self.metric, self.unit or "count", (), f"Prometheus query {self.query!r}", any_labels=True
+        )
+        return [query, *catalog.errors()]
 
     async def sample(self) -> list[Measurement]:
         started = time.time()

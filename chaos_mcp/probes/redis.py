@@ -23,6 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from chaos_mcp.probes import catalog
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 from chaos_mcp.probes.statistics import Window, error_measurements, latency_measurements
 from chaos_mcp.secrets import redact_text, redact_url, secrets_in_url
@@ -66,6 +67,10 @@ class RedisProbe(Probe):
             retry_on_timeout=False,
             single_connection_client=True,
         )
+
+    def metrics(self) -> list[catalog.MetricSpec]:
+        found = catalog.latency("latency", (50, 95), ("command",), "command time (PING, GET)")
+        return found + catalog.errors()
 
     async def sample(self) -> list[Measurement]:
         timings: dict[str, list[float]] = {command: [] for command in COMMANDS}

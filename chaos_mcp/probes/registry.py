@@ -34,6 +34,7 @@ from chaos_mcp.config import (
     TcpTarget,
 )
 from chaos_mcp.probes.base import Probe, ProbeError
+from chaos_mcp.probes.catalog import PROBE_TIMEOUT, MetricSpec
 from chaos_mcp.probes.http import HttpProbe
 from chaos_mcp.probes.postgres import PostgresProbe
 from chaos_mcp.probes.prometheus import PrometheusProbe
@@ -58,6 +59,30 @@ def probes_for_target(name: str, target: Target, options: Mapping[str, Any] | No
     extra = options.pop("prometheus", None) or []
     probes = _probes(target, name, options)
     return probes + [_prometheus(name, spec) for spec in _as_list(name, extra)]
+
+
+def target_metrics(name: str, target: Target) -> list[MetricSpec]:
+    """What the probes of `target` measure (its Prometheus queries included), one entry per metric name.
+
+    Raises ProbeError when the target's probes are misconfigured.
+    """
+    options: dict[str, Any] = {}
+    if target.prometheus:
+        options["prometheus"] = [q.model_dump(exclude_none=True) for q in target.prometheus]
+    found: dict[str, MetricSpec] = {}
+    for probe in probes_for_target(name, target, options):
+        for spec in probe.metrics():
+            known = found.get(spec.name)
+            if known is None:
+                found[spec.name] = spec
+            elif known.labels != spec.labels or spec.any_labels:
+                labels = tuple(dict.fromkeys((*known.labels, *spec.labels)))
+                found[spec.name] = dataclasses.replace(
+                    known, labels=labels, any_labels=known.any_labels or spec.any_labels
+                )
+    if found:
+        found.setdefault(PROBE_TIMEOUT.name, PROBE_TIMEOUT)
+    return list(found.values())
 
 
 @singledispatch

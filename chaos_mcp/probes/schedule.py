@@ -8,6 +8,7 @@ import anyio
 import anyio.to_thread
 
 from chaos_mcp.config import ScheduleTarget
+from chaos_mcp.probes import catalog
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 from chaos_mcp.schedule.api import schedule_metrics
 from chaos_mcp.schedule.errors import ScheduleError
@@ -21,6 +22,22 @@ UNITS = {
 }
 
 
+METRICS = {
+    "coverage_pct": "required slots covered",
+    "uncovered_slots": "required slots nobody covers",
+    "required_slots": "required slots in the program",
+    "max_utilization": "busiest faculty member's utilization",
+    "mean_utilization": "mean faculty utilization",
+    "program_utilization": "program-wide utilization (rho)",
+    "acgme_violations": "ACGME rule violations",
+    "validation_errors": "schedule validation errors",
+    "defense_level": "defense level (0 normal … 4 crisis)",
+    "n1_critical": "faculty whose loss leaves a gap (N-1)",
+    "faculty_active": "faculty available",
+}
+"""What `schedule_metrics` returns (chaos_mcp.schedule.analysis.metrics), sampled at its natural rate."""
+
+
 def unit_of(metric: str) -> str:
     return UNITS.get(metric, "count")
 
@@ -32,6 +49,10 @@ class ScheduleProbe(Probe):
         self.name = name
         self.target = target
         self.target_name = target_name or name  # the overlays (faults) are keyed by target name
+
+    def metrics(self) -> list[catalog.MetricSpec]:
+        found = [catalog.MetricSpec(name, unit_of(name), (), what) for name, what in METRICS.items()]
+        return found
 
     async def sample(self) -> list[Measurement]:
         started = time.time()

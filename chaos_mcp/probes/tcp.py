@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from chaos_mcp.probes import catalog
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 from chaos_mcp.probes.statistics import Window, error_measurements, latency_measurements
 
@@ -34,6 +35,9 @@ class TcpProbe(Probe):
         if not self.timeout > 0:
             raise ProbeError(f"{self.name}: timeout must be a positive number of seconds")
         self._host, self._port = host.strip("[]"), int(port)
+
+    def metrics(self) -> list[catalog.MetricSpec]:
+        return catalog.latency("connect_time", (50, 95), (), "time to open a connection") + catalog.errors()
 
     async def sample(self) -> list[Measurement]:
         started = time.time()

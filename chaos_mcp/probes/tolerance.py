@@ -32,6 +32,7 @@ from enum import Enum
 from functools import singledispatch
 from typing import Literal, Protocol, cast, get_args
 
+from chaos_mcp.config import PHASES
 from chaos_mcp.probes.base import Measurement
 
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
@@ -44,7 +45,10 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     "!=": operator.ne,
 }
 _OP_ALIASES = {"=": "==", "≤": "<=", "≥": ">=", "≠": "!="}
-EXAMPLES = '"latency_p95 < 200ms", "error_rate < 0.1%", "recovery_time < 2 min", "api.coverage >= 100%"'
+EXAMPLES = (
+    '"latency_p95 < 200ms", "error_rate < 0.1%", "recovery_time < 2 min", "api.coverage >= 100%", '
+    '\'api.responses{status="503"} >= 1\', "recovery.api.error_rate > 50%"'
+)
 
 
 class ToleranceError(ValueError):
@@ -92,9 +96,16 @@ _METRIC_DIMENSIONS: tuple[tuple[re.Pattern[str], Dimension], ...] = (
 # The spec's words for metrics, used when no measurement carries the name itself.
 METRIC_ALIASES = {"response_time": "latency_p95", "coverage": "coverage_pct"}
 _TEXT = re.compile(
-    r"^\s*(?P<name>[A-Za-z][\w.-]*)\s*(?P<op><=|>=|==|!=|=|<|>|≤|≥|≠)\s*"
+    r"^\s*(?P<name>[A-Za-z][\w.-]*)\s*(?:\{(?P<labels>[^{}]*)\}\s*)?(?P<op><=|>=|==|!=|=|<|>|≤|≥|≠)\s*"
     r"(?P<threshold>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[A-Za-zµ%]*)\s*$"
 )
+
+
+_LABEL = re.compile(
+    r"\s*(?P<key>[A-Za-z_]\w*)\s*=\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[\w./:-]+))\s*(?:,|$)"
+)
+_NONSPACE = re.compile(r"\S")
+LABEL_EXAMPLE = 'api.responses{status="503"} >= 1'
 
 
 def accepted_units(dimension: Dimension) -> list[str]:
@@ -114,8 +125,13 @@ class Criterion:
     unit: str = ""
     probe: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    phase: str | None = None
 
     def __post_init__(self) -> None:
+        if self.phase is not None and self.phase not in PHASES:
+            raise ToleranceError(
+                f"unknown phase {self.phase!r} in {self.metric}; accepted: {', '.join(PHASES)}"
+            )
         if self.op not in OPS:
             raise ToleranceError(
                 f"unknown comparison {self.op!r} in {self.metric}; accepted: {', '.join(OPS)}"
@@ -138,7 +154,9 @@ class Criterion:
 
     def text(self) -> str:
         unit = "" if not self.unit else self.unit if self.unit == "%" else f" {self.unit}"
-        return f"{self.qualified} {self.op} {self.threshold:g}{unit}"
+        return (
+            f"{selector_text(self.phase, self.qualified, self.labels)} {self.op} {self.threshold:.12g}{unit}"
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -147,7 +165,14 @@ class Criterion:
             "threshold": self.threshold,
             "unit": self.unit,
             "labels": dict(self.labels),
+            "phase": self.phase,
         }
+
+
+def selector_text(phase: str | None, qualified: str, labels: Mapping[str, str]) -> str:
+    """`phase.target.metric{label="value"}`: the written form of what a criterion selects."""
+    shown = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    return (f"{phase}." if phase else "") + qualified + (f"{{{shown}}}" if labels else "")
 
 
 @dataclass(frozen=True)
@@ -182,14 +207,46 @@ def _split_name(name: str) -> tuple[str | None, str]:
     return (probe or None), metric
 
 
+def split_selector(name: str) -> tuple[str | None, str | None, str]:
+    """`recovery.api.error_rate` → ("recovery", "api", "error_rate"); a phase only as the first word."""
+    first, dot, rest = name.partition(".")
+    phase = first if dot and first in PHASES else None
+    probe, metric = _split_name(rest if phase else name)
+    return phase, probe, metric
+
+
+def parse_labels(text: str, where: str) -> dict[str, str]:
+    """`status="503", route="/x"` → {"status": "503", "route": "/x"}."""
+    labels: dict[str, str] = {}
+    at = 0
+    while _NONSPACE.search(text, at):
+        match = _LABEL.match(text, at)
+        if not match:
+            raise ToleranceError(
+                f'could not read the label selector {{{text}}} of {where}: each label is name="value", '
+                f"separated by commas; e.g. {LABEL_EXAMPLE}"
+            )
+        quoted = match["dq"] if match["dq"] is not None else match["sq"]
+        labels[match["key"]] = quoted if quoted is not None else match["bare"]
+        at = match.end()
+    return labels
+
+
 def parse_criterion(text: str) -> Criterion:
-    """ "latency_p95 < 200ms" → Criterion(metric="latency_p95", op="<", threshold=200, unit="ms")."""
+    """ "latency_p95 < 200ms" → Criterion(metric="latency_p95", op="<", threshold=200, unit="ms").
+
+    The full form is `phase.target.metric{label="value"} op threshold unit`, every part but the
+    metric optional.
+    """
     match = _TEXT.match(text)
     if not match:
         raise ToleranceError(f"could not read {text!r} as a criterion; examples: {EXAMPLES}")
-    probe, metric = _split_name(match["name"])
+    phase, probe, metric = split_selector(match["name"])
+    labels = parse_labels(match["labels"], match["name"]) if match["labels"] is not None else {}
     op = _OP_ALIASES.get(match["op"], match["op"])
-    return Criterion(metric, cast(Op, op), float(match["threshold"]), _unit(match["unit"]), probe)
+    return Criterion(
+        metric, cast(Op, op), float(match["threshold"]), _unit(match["unit"]), probe, labels, phase
+    )
 
 
 def _unit(unit: str) -> str:
@@ -210,7 +267,15 @@ def to_criterion(value: object) -> Criterion:
     if all(hasattr(value, attr) for attr in ("metric", "op", "threshold", "unit")):
         like = cast(_CriterionLike, value)
         return _from_mapping(
-            {"metric": like.metric, "op": like.op, "threshold": like.threshold, "unit": like.unit}
+            {
+                "metric": like.metric,
+                "op": like.op,
+                "threshold": like.threshold,
+                "unit": like.unit,
+                "labels": getattr(value, "labels", None) or {},
+                "phase": getattr(value, "phase", None),
+                "probe": getattr(value, "measured_by", None),
+            }
         )
     raise ToleranceError(f"cannot read a criterion from {type(value).__name__}; examples: {EXAMPLES}")
 
@@ -227,11 +292,11 @@ def _(value: str) -> Criterion:
 
 @to_criterion.register(Mapping)
 def _from_mapping(value: Mapping[str, object]) -> Criterion:
-    unknown = set(value) - {"metric", "op", "threshold", "unit", "probe", "labels"}
+    unknown = set(value) - {"metric", "op", "threshold", "unit", "probe", "labels", "phase"}
     if unknown:
         raise ToleranceError(
             f"unknown key(s) {sorted(unknown)} in criterion; "
-            "accepted: metric, op, threshold, unit, probe, labels"
+            "accepted: metric, op, threshold, unit, probe, labels, phase"
         )
     metric, op, threshold = value.get("metric"), value.get("op"), value.get("threshold")
     if not isinstance(metric, str) or not metric or not isinstance(op, str):
@@ -242,15 +307,34 @@ def _from_mapping(value: Mapping[str, object]) -> Criterion:
         threshold, unit = parsed.threshold, unit or parsed.unit
     if isinstance(threshold, bool) or not isinstance(threshold, int | float):
         raise ToleranceError(f"threshold of {metric} must be a number, got {threshold!r}")
-    probe, name = _split_name(metric)
+    selector, _, written = metric.partition("{")
+    phase, probe, name = split_selector(selector)
+    labels: dict[str, str] = {}
+    if written:
+        if not written.endswith("}"):
+            raise ToleranceError(f"could not read the label selector of {metric!r}; e.g. {LABEL_EXAMPLE}")
+        labels = parse_labels(written[:-1], selector)
     probe = cast("str | None", value.get("probe")) or probe
-    labels = value.get("labels") or {}
-    if not isinstance(labels, Mapping):
-        raise ToleranceError(f"labels of {metric} must be a mapping of label to value")
+    given = value.get("labels") or {}
+    if not isinstance(given, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str | int) and not isinstance(v, bool) for k, v in given.items()
+    ):
+        raise ToleranceError(f'labels of {metric} must map label names to values, e.g. {{"status": "503"}}')
+    labels |= {k: str(v) for k, v in given.items()}
+    named_phase = value.get("phase")
+    if named_phase is not None:
+        if not isinstance(named_phase, str) or named_phase not in PHASES:
+            raise ToleranceError(
+                f"unknown phase {named_phase!r} in {metric}; accepted: {', '.join(PHASES)} "
+                "(or none: success criteria then judge the window)"
+            )
+        if phase is not None and phase != named_phase:
+            raise ToleranceError(f"{metric} names phase {phase!r} but its phase field says {named_phase!r}")
+        phase = named_phase
     op = _OP_ALIASES.get(op, op)
     if op not in get_args(Op):
         raise ToleranceError(f"unknown comparison {op!r} in {metric}; accepted: {', '.join(OPS)}")
-    return Criterion(name, cast(Op, op), float(threshold), _unit(str(unit)), probe, dict(labels))
+    return Criterion(name, cast(Op, op), float(threshold), _unit(str(unit)), probe, labels, phase)
 
 
 def convert(value: float, from_unit: str, to_unit: str, metric: str) -> float:
@@ -283,9 +367,30 @@ def _candidates(criterion: Criterion, measurements: Sequence[Measurement]) -> li
     if not found and alias:
         found = [m for m in measurements if _matches(dataclasses.replace(criterion, metric=alias), m)]
     if criterion.labels:
-        return found
+        return found or _uncounted(criterion, measurements)
     unlabelled = [m for m in found if not m.labels]
     return unlabelled or found
+
+
+def _uncounted(criterion: Criterion, measurements: Sequence[Measurement]) -> list[Measurement]:
+    """A count per label value (responses by status) that a sample did not see is zero, not unmeasured:
+    one zero per probe that counted the same metric by the same labels in that sample."""
+    keys = set(criterion.labels)
+    family = [
+        m
+        for m in measurements
+        if m.metric == criterion.metric
+        and m.unit == "count"
+        and criterion.probe in (None, m.probe)
+        and keys <= set(m.labels)
+    ]
+    zeros: dict[str, Measurement] = {}
+    for m in family:
+        zeros.setdefault(
+            m.probe,
+            dataclasses.replace(m, value=0.0, labels=dict(criterion.labels), note="none in this sample"),
+        )
+    return list(zeros.values())
 
 
 def _threshold_in(criterion: Criterion, measurement: Measurement) -> float:

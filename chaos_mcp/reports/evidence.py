@@ -30,7 +30,7 @@ def experiment_facts(view: ExperimentView) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "experiment_id": view.row.id,
         "state": view.row.state,
-        "final": view.row.state in REPORTABLE,
+        "final": view.row.state in REPORTABLE or (view.row.state == "aborted" and view.rollback is not None),
         "title": f"{scenario.title if scenario else design.scenario} on {design.target_component}",
         "design": design.model_dump(mode="json"),
         "mutates_data": bool(scenario and scenario.mutates_data),
@@ -186,7 +186,10 @@ def execution_summary(view: ExperimentView, facts: dict[str, Any]) -> list[str]:
         suffix = f" (the latest of {len(observed)} observations)" if len(observed) > 1 else ""
         lines.extend(line.removesuffix(".") + suffix + "." for line in observation_lines(observed[-1].data))
     for event in view.of("aborted"):
-        lines.append(f"Aborted at {_hms(event.ts)}: {event.data.get('reason')}; faults reverted at once.")
+        after = "the faults were already reverted" if event.data.get("phase") == "recovery" else None
+        lines.append(
+            f"Aborted at {_hms(event.ts)}: {event.data.get('reason')}; {after or 'faults reverted at once'}."
+        )
     deadline = view.first("auto_reverted")  # the supervisor and the warden may both record it
     if deadline is not None:
         by = {str(e.data.get("by") or "the supervisor") for e in view.of("auto_reverted")}

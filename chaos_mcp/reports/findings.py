@@ -114,7 +114,20 @@ def _aborts(view: ExperimentView, facts: dict[str, Any]) -> list[Finding]:
         reason = str(event.data.get("reason", ""))
         at = event.ts - view.injected_at if view.injected_at else None
         when = f" {format_duration(at)} after injection" if at is not None else ""
-        if event.data.get("evidence"):
+        if event.data.get("phase") == "recovery":
+            found.append(
+                Finding(
+                    "critical",
+                    "abort_condition",
+                    f"a recovery stop condition held after the revert: {reason}",
+                    f"recovery sample after the revert, journaled at {_hms(event.ts)}; the experiment was "
+                    "stopped as aborted",
+                    f"{view.design.target_component} did not come back within its stop condition after "
+                    f"{view.design.scenario} was reverted: make recovery automatic (reconnect, retry with "
+                    "backoff, drain queues) before running this again.",
+                )
+            )
+        elif event.data.get("evidence"):
             found.append(
                 Finding(
                     "high",

@@ -21,7 +21,7 @@ class Observation:
 
     at: float
     phase: str  # baseline | during | recovery
-    source: str  # measure_steady_state | supervisor
+    source: str  # measure_steady_state | supervisor | rollback (its recovery samples)
     measurements: list[dict[str, Any]]
 
     def value(self, probe: str, metric: str) -> float | None:
@@ -89,6 +89,15 @@ class ExperimentView:
                         float(event.data.get("taken_at", event.ts)),
                         str(event.data["phase"]),
                         "measure_steady_state",
+                        list(event.data.get("measurements", [])),
+                    )
+                )
+            elif event.kind == "recovery_sample":
+                found.append(
+                    Observation(
+                        float(event.data.get("taken_at", event.ts)),
+                        "recovery",
+                        "rollback",
                         list(event.data.get("measurements", [])),
                     )
                 )

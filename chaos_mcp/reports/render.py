@@ -72,7 +72,9 @@ def experiment_report(engine: Engine, experiment_id: str, fmt: str = "markdown")
     """The experiment report, without changing the experiment's state."""
     _check_format(fmt)
     row, _ = engine.load(experiment_id)
-    require("generate_report", experiment_id, State(row.state))
+    stopped_in_recovery = row.state == State.ABORTED and engine.journal.events(experiment_id, ["rollback"])
+    if not stopped_in_recovery:
+        require("generate_report", experiment_id, State(row.state))
     facts = experiment_facts(view_of(engine, experiment_id))
     markdown = _markdown.get_template("experiment.md.j2").render(**facts)
     return _formats(engine, fmt, markdown, facts, "experiment.html.j2")

@@ -179,8 +179,8 @@ def results(view: ExperimentView, detected: dict[str, Any] | None) -> list[dict[
             note = _no_detection_note(detected)
             looked = detected is not None and bool(detected["detected"] or window)
             rows.append(derived_verdict(criterion, value, note, "detection", looked))
-        else:
-            rows.append(window_verdict(criterion, window))
+        else:  # a phase-qualified criterion is judged on that phase's observations
+            rows.append(window_verdict(criterion, view.phase(criterion.phase) if criterion.phase else window))
     if not view.design.success_criteria:
         origin = STEADY_STATE if view.design.steady_state else SERVER
         rows += [window_verdict(c, window, origin) for c in _steady_state(view)]

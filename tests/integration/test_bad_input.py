@@ -36,13 +36,14 @@ DURATION = 3.0
 SLACK = 0.5
 
 
-def settings_for(tmp_path: Path, postgres: PostgresDatabase, bad_url: str) -> Settings:
+def settings_for(tmp_path: Path, postgres: PostgresDatabase, bad_url: str, prometheus: str = "") -> Settings:
     toml = "\n".join(
         [
             '[targets.db]\nkind = "postgres"\nenvironment = "test"',
             f"dsn = {json.dumps(postgres.admin_dsn)}",
             '[targets.bad]\nkind = "http"\nenvironment = "test"',
             f'base_url = {json.dumps(bad_url)}\nhealth = "/health"',
+            prometheus,
         ]
     )
     return settings_with_journal(tmp_path, parse_settings(toml))
@@ -150,10 +151,19 @@ async def test_a_non_numeric_prometheus_answer_is_a_clear_error_and_the_supervis
     verdict = evaluate(parse_criterion("alerts.alert_firing >= 1"), list(found.values()))
     assert not verdict.passed and "error_rate" in verdict.note, verdict.note  # names what was measured
 
-    async with Engine.running(settings_for(tmp_path, own_postgres, prometheus_url)) as engine:
+    # The catalogue knows `bad.alert_firing` from the configured query; the measurer runs it alone.
+    url = json.dumps(prometheus_url)
+    query = f'prometheus = [{{ base_url = {url}, query = "ALERTS", metric = "alert_firing" }}]'
+    async with Engine.running(settings_for(tmp_path, own_postgres, prometheus_url, query)) as engine:
         engine.measurer = MeasurerWithPrometheus(engine.settings, prometheus_url)
         experiment_id, events = await supervise(
-            engine, abort_conditions=["bad.alert_firing >= 1"], detection_signals=["bad.alert_firing >= 1"]
+            engine,
+            abort_conditions=["bad.alert_firing >= 1"],
+            detection_signals=["bad.alert_firing >= 1"],
+            blast_radius={
+                "scope": "the unused application's sessions; bad is watched",
+                "targets": ["db", "bad"],
+            },
         )
         state = engine.journal.get_experiment(experiment_id)
     assert_kept_its_interval(events)

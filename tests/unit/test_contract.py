@@ -97,12 +97,13 @@ def test_criteria_accept_text_or_objects_and_refuse_the_unreadable() -> None:
                 "recovery_time < 2 min",
                 {"metric": "coverage_pct", "op": ">=", "threshold": 100, "unit": "%"},
             ],
-            abort_conditions=["error_rate > 50%"],
+            abort_conditions=["acgme_violations > 50"],
         ),
         multi_target_settings(),
     )
     assert design.success_criteria[0].threshold == 2 and design.success_criteria[0].unit == "min"
-    assert design.abort_conditions[0].text() == "error_rate > 50%"
+    assert design.abort_conditions[0].text() == "acgme_violations > 50"
+    assert design.abort_conditions[0].measured_by == "schedule"
     assert "success_criteria[0]" in problems(valid_design(success_criteria=["recovery should be quick"]))
 
 
