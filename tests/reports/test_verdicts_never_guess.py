@@ -82,41 +82,41 @@ def row(facts: dict[str, Any], metric: str) -> dict[str, Any]:
 def test_a_criterion_nothing_measured_is_inconclusive_and_the_hypothesis_is_not_confirmed_on_the_rest() -> (
     None
 ):
-    journal = Journal(success_criteria=["max_utilization < 0.8", "acgme_violations == 0"]).baseline().injected()
+    journal = Journal(success_criteria=["max_utilization < 0.8", "n1_critical == 0"]).baseline().injected()
     for at in (2, 3, 4):
         journal.sample(at, m("coverage_pct", 95.0, "%"), m("max_utilization", 0.6))
     facts = journal.rolled_back().facts()
 
-    unmeasured = row(facts, "acgme_violations")
+    unmeasured = row(facts, "n1_critical")
     assert unmeasured["status"] == "INCONCLUSIVE" and not unmeasured["measured"] and not unmeasured["passed"]
     assert unmeasured["actual_text"] == "not measured in 3 observation(s)"
     assert row(facts, "max_utilization")["status"] == "PASS"
     assert facts["status"] == FAILED and facts["status"] != CONFIRMED
     assert "neither confirmed nor rejected" in facts["status_reason"]
-    assert "acgme_violations == 0" in facts["status_reason"]
+    assert "n1_critical == 0" in facts["status_reason"]
     tested = gate(facts, "Hypothesis Tested")
     assert (
-        tested["status"] == "FAIL" and "declared but never measured: acgme_violations == 0" in tested["evidence"]
+        tested["status"] == "FAIL" and "declared but never measured: n1_critical == 0" in tested["evidence"]
     )
     assert not any(
-        "acgme_violations" in f["behavior"] for f in facts["findings"] if f["kind"] == "criterion_failed"
+        "n1_critical" in f["behavior"] for f in facts["findings"] if f["kind"] == "criterion_failed"
     )
     [unmeasured_finding] = [f for f in facts["findings"] if f["kind"] == "unmeasured_criterion"]
-    assert unmeasured_finding["behavior"].startswith("acgme_violations == 0 was declared but nothing measured")
+    assert unmeasured_finding["behavior"].startswith("n1_critical == 0 was declared but nothing measured")
     assert "in 3 window observation(s)" in unmeasured_finding["evidence"]
     assert not any("expand gradually" in r for r in facts["recommendations"])
 
     markdown = _markdown.get_template("experiment.md.j2").render(**facts)
-    [line] = [line for line in markdown.splitlines() if line.startswith("| acgme_violations")]
+    [line] = [line for line in markdown.splitlines() if line.startswith("| n1_critical")]
     assert "INCONCLUSIVE" in line and "worst of" not in line
 
 
 def test_a_measured_failure_rejects_and_names_what_was_not_measured() -> None:
-    journal = Journal(success_criteria=["coverage_pct >= 100%", "acgme_violations == 0"]).baseline().injected()
+    journal = Journal(success_criteria=["coverage_pct >= 100%", "n1_critical == 0"]).baseline().injected()
     facts = journal.sample(2, m("coverage_pct", 90.0, "%")).rolled_back().facts()
     assert facts["status"] == REJECTED
     assert "1 of 1 criterion measured failed: coverage_pct" in facts["status_reason"]
-    assert "not measured, so not part of the verdict: acgme_violations == 0" in facts["status_reason"]
+    assert "not measured, so not part of the verdict: n1_critical == 0" in facts["status_reason"]
     assert row(facts, "coverage_pct")["status"] == "FAIL"
 
 
