@@ -100,7 +100,10 @@ async def test_reads_are_bounded_and_the_rest_is_counted_by_the_next_sample(tmp_
 def test_a_log_file_that_cannot_be_read_is_refused_at_load_naming_key_line_and_path(
     path: str, problem: str
 ) -> None:
-    toml = f'[targets.api]\nkind = "http"\nenvironment = "test"\nbase_url = "http://127.0.0.1:1"\nlogs = "{path}"\n'
+    toml = (
+        '[targets.api]\nkind = "http"\nenvironment = "test"\n'
+        f'base_url = "http://127.0.0.1:1"\nlogs = "{path}"\n'
+    )
     with pytest.raises(ConfigError) as caught:
         parse_settings(toml)
     assert f"targets.api.logs (line 5): log file '{path}' {problem}" in str(caught.value)

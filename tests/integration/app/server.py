@@ -121,7 +121,8 @@ class RequestLog(BaseHTTPMiddleware):
         if self.log_path:
             level = "ERROR" if response.status_code >= 500 else "INFO"
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(began)) + f".{int(began % 1 * 1000):03d}Z"
-            line = f"{stamp} {level} {request.method} {path} {response.status_code} {(time.time() - began) * 1000:.1f}ms"
+            took = (time.time() - began) * 1000
+            line = f"{stamp} {level} {request.method} {path} {response.status_code} {took:.1f}ms"
             if self.leak:
                 line += f" db={self.leak}"
             with open(self.log_path, "a", encoding="utf-8") as log:
