@@ -139,7 +139,7 @@ class HttpTarget(_Target):
     health_body: HealthBody | None = Field(None, description="the healthy answer's JSON path and values")
     requests_per_second: float = Field(20.0, gt=0, le=200, description="pace of the probe's requests")
     concurrency: int = Field(2, ge=1, le=8, description="requests in flight at once, at most")
-    requests: int = Field(5, ge=1, le=200, description="requests per sample")
+    requests: int = Field(4, ge=1, le=200, description="requests per sample")
     request_timeout: float = Field(2.0, gt=0, le=30, description="each request's own time limit, seconds")
 
     @field_validator("headers")
