@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chaos_mcp.durations import DurationError, parse_duration
 from chaos_mcp.secrets import secrets_in_url
@@ -61,12 +61,65 @@ class PrometheusQuery(_Strict):
     timeout: float | None = Field(None, gt=0, le=60)
 
 
+def _readable_file(value: str, what: str) -> str:
+    """`value` names a regular file this process can read, else an error naming the path."""
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise ValueError(f"{what} {value!r} does not exist; give the path of an existing file")
+    if not path.is_file():
+        raise ValueError(f"{what} {value!r} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"{what} {value!r} is not readable by this process; grant read access")
+    return str(path)
+
+
 class _Target(_Strict):
     environment: Environment
     description: str = ""
     sensitive: bool = False
     proxy: ProxySpec | None = None
     prometheus: list[PrometheusQuery] | None = Field(None, description="extra Prometheus queries to probe")
+    logs: str | None = Field(None, description="a log file the service writes, followed by the logs probe")
+
+    @field_validator("logs")
+    @classmethod
+    def _logs(cls, value: str | None) -> str | None:
+        return None if value is None else _readable_file(value, "log file")
+
+
+class SecretFrom(_Strict):
+    """A header value read at probe time from the environment or a file, never written in the config."""
+
+    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: str | None = None
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, value: str | None) -> str | None:
+        return None if value is None else _readable_file(value, "header file")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretFrom:
+        if (self.env is None) == (self.file is None):
+            raise ValueError('give exactly one of env = "NAME" or file = "PATH"')
+        if self.env is not None and self.env not in os.environ:
+            raise ValueError(f"environment variable {self.env} is not set; export it before starting")
+        return self
+
+    def resolve(self) -> str:
+        """The value now: the variable's, or the file's first line; "" when it has gone since loading."""
+        if self.env is not None:
+            return os.environ.get(self.env, "")
+        try:
+            text = Path(self.file or "").read_text(encoding="utf-8")
+        except OSError:
+            return ""
+        return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+
+class HealthBody(_Strict):
+    path: str = Field(min_length=1, description="dotted JSON path to the health answer's status, e.g. status")
+    accepted: list[str | int | float | bool] = Field(min_length=1, description="values that read healthy")
 
 
 class PostgresTarget(_Target):
@@ -84,6 +137,25 @@ class HttpTarget(_Target):
     kind: Literal["http"]
     base_url: str
     health: str = "/health"
+    headers: dict[str, SecretFrom] = Field(
+        default_factory=dict, description='request headers, each { env = "NAME" } or { file = "PATH" }'
+    )
+    health_body: HealthBody | None = Field(None, description="the healthy answer's JSON path and values")
+    requests_per_second: float = Field(20.0, gt=0, le=200, description="pace of the probe's requests")
+    concurrency: int = Field(2, ge=1, le=8, description="requests in flight at once, at most")
+    requests: int = Field(4, ge=1, le=200, description="requests per sample")
+    request_timeout: float = Field(2.0, gt=0, le=30, description="each request's own time limit, seconds")
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, headers: dict[str, SecretFrom]) -> dict[str, SecretFrom]:
+        for name in headers:
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+        return headers
+
+    def header_values(self) -> dict[str, str]:
+        return {name: source.resolve() for name, source in self.headers.items()}
 
 
 class TcpTarget(_Target):
@@ -192,6 +264,11 @@ class Settings(_Strict):
             urls += [getattr(target, attr, None) or "" for attr in ("dsn", "url", "base_url")]
         for url in urls:
             found |= secrets_in_url(url)
+        for target in self.targets.values():
+            if isinstance(target, HttpTarget):
+                for value in target.header_values().values():
+                    # "Bearer abc…": the credential alone is a secret too, wherever it shows up.
+                    found |= {value, value.split()[-1]} if value.strip() else set()
         token = os.environ.get("CHAOS_MCP_TOKEN")
         if token:
             found.add(token)

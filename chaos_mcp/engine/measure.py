@@ -1,4 +1,9 @@
-"""Steady-state measurement: run the probes of every configured target, judge the criteria."""
+"""Steady-state measurement: run the probes of the experiment's targets, judge the criteria.
+
+Observed: the design's target, its blast radius's targets, and any target a criterion names.
+A target whose probes cannot be built, or a probe that fails to run, becomes a `probe_error`
+measurement saying why (secrets masked); the other probes' figures still count.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,9 @@ import anyio
 from chaos_mcp.config import Settings
 from chaos_mcp.contract import ExperimentDesign
 from chaos_mcp.criteria import Criterion, parse_criterion
-from chaos_mcp.engine.errors import EngineError
 from chaos_mcp.engine.verdicts import evaluate_all
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
+from chaos_mcp.secrets import redact_text
 
 PROBE_GRACE = 1.0
 FULL_BUDGET = "(its full budget)"  # in a probe_timeout's note: the probe had all its time, not a round's
@@ -28,8 +33,23 @@ class Measurer:
         if key not in self._probes:
             from chaos_mcp.probes.registry import probes_for_target  # heavy clients load on first use
 
-            self._probes[key] = probes_for_target(target_name, self.settings.targets[target_name], options)
+            target = self.settings.targets[target_name]
+            secrets = frozenset(self.settings.secrets())
+            self._probes[key] = probes_for_target(target_name, target, options, secrets)
         return self._probes[key]
+
+    def observed(self, design: ExperimentDesign) -> list[str]:
+        """The targets this experiment observes, in configuration order."""
+        named = {design.target_component, *design.blast_radius.targets}
+        criteria = [
+            *design.steady_state,
+            *design.success_criteria,
+            *design.abort_conditions,
+            *design.detection_signals,
+        ]
+        for criterion in criteria:
+            named.update(criterion.metric.split(".")[:-1])  # "[phase.]target.metric"
+        return [name for name in self.settings.targets if name in named]
 
     def steady_state_criteria(self, design: ExperimentDesign) -> list[Criterion]:
         if design.steady_state:
@@ -63,7 +83,11 @@ class Measurer:
             full = probe.timeout + PROBE_GRACE
             limit = full if budget is None else min(full, budget)
             with anyio.move_on_after(limit) as scope:
-                results.extend(await probe.sample())
+                try:
+                    results.extend(await probe.sample())
+                except Exception as exc:  # a probe's own defect must not end the observation
+                    why = f"probe {probe.name} could not run: {type(exc).__name__}: {exc}"
+                    results.append(self._probe_error(target_name, why, started))
             if scope.cancelled_caught:
                 results.append(
                     Measurement(
@@ -78,16 +102,29 @@ class Measurer:
                     )
                 )
 
-        try:
-            planned = [
-                (n, p) for n in self.settings.targets for p in self.probes(n, self.options_for(design, n))
-            ]
-        except ProbeError as exc:
-            raise EngineError(f"a probe is misconfigured: {exc}. Fix the target in chaos.toml.") from None
+        planned: list[tuple[str, Probe]] = []
+        for name in self.observed(design):
+            try:
+                planned += [(name, p) for p in self.probes(name, self.options_for(design, name))]
+            except ProbeError as exc:
+                results.append(
+                    self._probe_error(name, f"cannot probe {name}: {exc}. Fix the target in chaos.toml.")
+                )
         async with anyio.create_task_group() as tg:
             for name, probe in planned:
                 tg.start_soon(run, name, probe)
         return results
+
+    def _probe_error(self, target_name: str, why: str, started: float | None = None) -> Measurement:
+        note = redact_text(why, self.settings.secrets())[:500]
+        return Measurement(
+            probe=target_name,
+            metric="probe_error",
+            value=1.0,
+            unit="count",
+            started_at=started or time.time(),
+            note=note,
+        )
 
     async def measure(self, design: ExperimentDesign) -> dict[str, Any]:
         measurements = await self.sample(design)
@@ -95,6 +132,10 @@ class Measurer:
         return {
             "taken_at": time.time(),
             "steady": all(v.passed for v in verdicts),
+            "observed": self.observed(design),
+            "probe_errors": [
+                {"target": m.probe, "why": m.note} for m in measurements if m.metric == "probe_error"
+            ],
             "verdicts": [v.as_dict() for v in verdicts],
             "measurements": [m.as_dict() for m in measurements],
         }

@@ -7,7 +7,9 @@ gives none: response time < 200 ms, error rate < 0.1 %, schedule coverage 100 %.
 
 Options (all optional; an unknown key is a `ProbeError` listing the accepted ones):
 
-    http      routes, requests, window, concurrency, timeout, request_timeout
+    http      routes, requests, window, concurrency, timeout, request_timeout (the target's
+              requests, concurrency and request_timeout are the defaults; its requests_per_second,
+              headers and health_body always apply)
     postgres  query, connects, queries, timeout
     redis     key, commands, timeout, command_timeout
     tcp       connects, timeout
@@ -36,6 +38,7 @@ from chaos_mcp.config import (
 from chaos_mcp.probes.base import Probe, ProbeError
 from chaos_mcp.probes.catalog import PROBE_TIMEOUT, MetricSpec
 from chaos_mcp.probes.http import HttpProbe
+from chaos_mcp.probes.logs import FileSource, LogsProbe
 from chaos_mcp.probes.postgres import PostgresProbe
 from chaos_mcp.probes.prometheus import PrometheusProbe
 from chaos_mcp.probes.redis import RedisProbe
@@ -53,12 +56,21 @@ DEFAULT_STEADY_STATE: dict[str, list[str]] = {
 }
 
 
-def probes_for_target(name: str, target: Target, options: Mapping[str, Any] | None = None) -> list[Probe]:
-    """The default probes of `target` (named `name`), tuned by `options`."""
+def probes_for_target(
+    name: str, target: Target, options: Mapping[str, Any] | None = None, secrets: frozenset[str] = frozenset()
+) -> list[Probe]:
+    """The default probes of `target` (named `name`), tuned by `options`.
+
+    A target with `logs = "PATH"` also gets a logs probe, which counts lines carrying any of
+    `secrets` (the configuration's credentials) among its `log_secrets`.
+    """
     options = dict(options or {})
     extra = options.pop("prometheus", None) or []
     probes = _probes(target, name, options)
-    return probes + [_prometheus(name, spec) for spec in _as_list(name, extra)]
+    probes += [_prometheus(name, spec) for spec in _as_list(name, extra)]
+    if target.logs:
+        probes.append(LogsProbe(name, FileSource(target.logs), secrets))
+    return probes
 
 
 def target_metrics(name: str, target: Target) -> list[MetricSpec]:
@@ -93,7 +105,31 @@ def _probes(target: object, name: str, options: dict[str, Any]) -> list[Probe]:
 @_probes.register
 def _(target: HttpTarget, name: str, options: dict[str, Any]) -> list[Probe]:
     base_url = url_via(target.base_url, target.proxy)
-    return [_build(HttpProbe, name, options, base_url=base_url, health=target.health)]
+    headers = target.header_values()
+    unset = sorted(header for header, value in headers.items() if not value)
+    if unset:
+        raise ProbeError(
+            f"{name}: header(s) {', '.join(unset)} have no value now (the environment variable or file "
+            "named in chaos.toml is unset or empty); set it and try again"
+        )
+    body = (target.health_body.path, tuple(target.health_body.accepted)) if target.health_body else None
+    paced = {
+        "requests": target.requests,
+        "concurrency": target.concurrency,
+        "request_timeout": target.request_timeout,
+    }
+    return [
+        _build(
+            HttpProbe,
+            name,
+            {**paced, **options},
+            base_url=base_url,
+            health=target.health,
+            headers=headers,
+            health_body=body,
+            rate=target.requests_per_second,
+        )
+    ]
 
 
 @_probes.register

@@ -57,7 +57,8 @@ def harmless_design(**extra: Any) -> dict[str, Any]:
         "parameters": {"application_name": "nobody-runs-this"},
         "hypothesis": "When the sessions of an unused application end, the database should keep serving.",
         "environment": "test",
-        "blast_radius": {"scope": "one unused application's sessions", "targets": ["db"]},
+        # `bad` is in the radius: only the radius's targets are observed (issue 14, point 9).
+        "blast_radius": {"scope": "one unused application's sessions", "targets": ["db", "bad"]},
         "duration": f"{DURATION:g}s",
         "rollback_plan": ["Nothing to restore: new sessions are allowed"],
         "steady_state": ["db.error_rate < 0.1%"],

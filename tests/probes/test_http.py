@@ -111,3 +111,43 @@ def test_misconfiguration_raises_a_probe_error_saying_what_to_fix(
     with pytest.raises(ProbeError, match=match) as caught:
         HttpProbe(**arguments)  # type: ignore[arg-type]
     assert "sekrit99" not in str(caught.value)
+
+
+async def test_a_paced_probe_spreads_its_requests_at_the_rate_and_sends_them_all_to_a_fast_service(
+    http_server: LocalServer,
+) -> None:
+    began = time.monotonic()
+    measured = await HttpProbe("api", http_server.url, requests=5, rate=20, concurrency=2).sample()
+    assert time.monotonic() - began >= 0.2  # sends at 0, 50, 100, 150, 200 ms: no burst
+    assert pick(measured, "requests").value == 5
+    assert pick(measured, "not_sent").value == 0 and pick(measured, "not_sent").note == ""
+
+
+async def test_sends_that_cannot_start_on_time_are_counted_as_not_sent_never_queued(
+    http_server: LocalServer,
+) -> None:
+    probe = HttpProbe(
+        "api", http_server.url, routes=["/slow?s=0.3"], health=None, requests=8, rate=20, concurrency=1
+    )
+    measured = await probe.sample()
+    not_sent = pick(measured, "not_sent")
+    sent = pick(measured, "requests").value
+    assert sent + not_sent.value == 8 and 5 <= not_sent.value <= 7
+    assert "not sent (the service is too slow to sample at this rate)" in not_sent.note
+
+
+@pytest.mark.parametrize(
+    ("accepted", "healthy", "note"),
+    [
+        (("degraded",), 1.0, ""),
+        (("ok", "ready"), 0.0, 'status is "degraded"; accepted: "ok", "ready"'),
+    ],
+)
+async def test_a_declared_healthy_body_decides_health_by_the_json_value_at_its_path(
+    http_server: LocalServer, accepted: tuple[str, ...], healthy: float, note: str
+) -> None:
+    probe = HttpProbe(
+        "api", http_server.url, health="/degraded", requests=2, health_body=("status", accepted)
+    )
+    measured = pick(await probe.sample(), "healthy")
+    assert measured.value == healthy and note in measured.note

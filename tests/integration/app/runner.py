@@ -29,6 +29,7 @@ SCHEDULES = [
 class RunningApp:
     base_url: str
     process: subprocess.Popen[bytes]
+    token: str | None = None
 
     def set_failing(self, failing: bool) -> float:
         """Flip the app into (or out of) failing mode; returns the app's own timestamp of the flip."""
@@ -37,6 +38,14 @@ class RunningApp:
         )
         answer.raise_for_status()
         return float(answer.json()["at"])
+
+    def set_ready(self, ready: bool) -> None:
+        """What /ready says (its HTTP status stays 200 either way)."""
+        answer = httpx.post(f"{self.base_url}/admin/ready", json={"ready": ready}, timeout=5, trust_env=False)
+        answer.raise_for_status()
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
 
 def seed(app_dsn: str) -> None:
@@ -51,10 +60,23 @@ def seed(app_dsn: str) -> None:
 
 
 @contextlib.contextmanager
-def running_app(app_dsn: str, redis_url: str, cache_ttl: float = 3.0) -> Iterator[RunningApp]:
-    """The app on a free port, answering /health; stopped (and waited for) on exit."""
+def running_app(
+    app_dsn: str,
+    redis_url: str,
+    cache_ttl: float = 3.0,
+    *,
+    log: Path | None = None,
+    token: str | None = None,
+    leak_dsn: bool = False,
+) -> Iterator[RunningApp]:
+    """The app on a free port, answering /health; stopped (and waited for) on exit.
+
+    `log`: every request logged there; `token`: every route but /admin/* needs it as a bearer
+    token; `leak_dsn`: each log line carries the DSN, password included.
+    """
     port = free_port()
     env = os.environ | {"APP_DSN": app_dsn, "APP_REDIS_URL": redis_url, "APP_CACHE_TTL": str(cache_ttl)}
+    env |= {"APP_LOG": str(log or ""), "APP_TOKEN": token or "", "APP_LOG_LEAKS": "1" if leak_dsn else ""}
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.app.server", "--port", str(port)],
         cwd=ROOT,
@@ -62,7 +84,7 @@ def running_app(app_dsn: str, redis_url: str, cache_ttl: float = 3.0) -> Iterato
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    app = RunningApp(f"http://127.0.0.1:{port}", process)
+    app = RunningApp(f"http://127.0.0.1:{port}", process, token)
     try:
         _wait_until_answering(app)
         yield app
@@ -79,7 +101,7 @@ def running_app(app_dsn: str, redis_url: str, cache_ttl: float = 3.0) -> Iterato
 
 def _wait_until_answering(app: RunningApp) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(timeout=1.0, trust_env=False) as client:
+    with httpx.Client(timeout=1.0, trust_env=False, headers=app.headers()) as client:
         while time.monotonic() < deadline:
             if app.process.poll() is not None:
                 error = app.process.stderr.read().decode(errors="replace") if app.process.stderr else ""

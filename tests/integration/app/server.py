@@ -5,8 +5,16 @@
     GET  /api/v1/schedules         rows of `schedules`, cached in Redis for CACHE_TTL seconds; when
                                    the database fails it serves the cached copy, else 503
     GET  /api/v1/schedules/{id}    one row (database only; 404 when absent, 503 when the DB fails)
+    GET  /ready                    200 always; {"status": "ready"} or {"status": "not_ready"}
+                                   (a readiness route whose HTTP status says nothing)
     POST /admin/failing            {"failing": true|false}: every other route answers 503 while on
                                    (lets a benchmark decide the instant the API starts failing)
+    POST /admin/ready              {"ready": true|false}: what /ready says
+
+With APP_LOG=PATH every request is logged there as one line: ISO timestamp, level (ERROR for a
+5xx), method, path, status, milliseconds. With APP_LOG_LEAKS=1 each line also carries the
+database DSN, password included (the mistake the logs probe must catch). With APP_TOKEN set,
+every route but /admin/* needs `Authorization: Bearer <APP_TOKEN>` (else 401).
 
 Every dependency call is bounded (DB_TIMEOUT, CACHE_TIMEOUT), so a lost database makes the API
 answer 503 quickly instead of hanging. Run: `python -m tests.integration.app.server --port N` with
@@ -32,8 +40,10 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 DB_TIMEOUT = float(os.environ.get("APP_DB_TIMEOUT", "1.0"))
@@ -91,6 +101,35 @@ async def _close(conn: psycopg.AsyncConnection[Row]) -> None:
         await conn.close()
 
 
+class RequestLog(BaseHTTPMiddleware):
+    """Logs every request with its timestamp and status; checks the bearer token when one is set."""
+
+    def __init__(self, app: Any, log_path: str | None, token: str | None, leak: str | None) -> None:
+        super().__init__(app)
+        self.log_path, self.token, self.leak = log_path, token, leak
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        began = time.time()
+        path = request.url.path
+        if self.token and not path.startswith("/admin/"):
+            if request.headers.get("authorization") != f"Bearer {self.token}":
+                response: Response = JSONResponse({"error": "missing or wrong bearer token"}, 401)
+            else:
+                response = await call_next(request)
+        else:
+            response = await call_next(request)
+        if self.log_path:
+            level = "ERROR" if response.status_code >= 500 else "INFO"
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(began)) + f".{int(began % 1 * 1000):03d}Z"
+            took = (time.time() - began) * 1000
+            line = f"{stamp} {level} {request.method} {path} {response.status_code} {took:.1f}ms"
+            if self.leak:
+                line += f" db={self.leak}"
+            with open(self.log_path, "a", encoding="utf-8") as log:
+                log.write(line + "\n")
+        return response
+
+
 def build_app(dsn: str, redis_url: str) -> Starlette:
     pool = Pool(dsn)
     cache = aioredis.Redis.from_url(
@@ -99,7 +138,7 @@ def build_app(dsn: str, redis_url: str) -> Starlette:
         socket_connect_timeout=CACHE_TIMEOUT,
         retry=Retry(NoBackoff(), 0),
     )
-    state = {"failing": False}
+    state = {"failing": False, "ready": True}
 
     async def cache_get() -> bytes | None:
         try:
@@ -163,6 +202,13 @@ def build_app(dsn: str, redis_url: str) -> Starlette:
         row = rows[0]
         return JSONResponse({"id": row[0], "name": row[1], "starts_on": _iso(row[2])})
 
+    async def ready(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ready" if state["ready"] else "not_ready"})
+
+    async def set_ready(request: Request) -> JSONResponse:
+        state["ready"] = bool((await request.json()).get("ready"))
+        return JSONResponse({"ready": state["ready"]})
+
     async def failing(request: Request) -> JSONResponse:
         body = await request.json()
         state["failing"] = bool(body.get("failing"))
@@ -181,9 +227,19 @@ def build_app(dsn: str, redis_url: str) -> Starlette:
             Route("/health", health),
             Route("/api/v1/schedules", schedules),
             Route("/api/v1/schedules/{id}", schedule),
+            Route("/ready", ready),
             Route("/admin/failing", failing, methods=["POST"]),
+            Route("/admin/ready", set_ready, methods=["POST"]),
         ],
         lifespan=lifespan,
+        middleware=[
+            Middleware(
+                RequestLog,
+                log_path=os.environ.get("APP_LOG") or None,
+                token=os.environ.get("APP_TOKEN") or None,
+                leak=dsn if os.environ.get("APP_LOG_LEAKS") == "1" else None,
+            )
+        ],
     )
 
 
