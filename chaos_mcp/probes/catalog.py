@@ -49,6 +49,8 @@ def errors(labels: tuple[str, ...] = ()) -> list[MetricSpec]:
 
 PROBE_TIMEOUT = MetricSpec("probe_timeout", "count", (), "1 when a probe did not answer within its budget")
 """The measurer adds it for any probe that overran its time."""
+PROBE_ERROR = MetricSpec("probe_error", "count", (), "1 when a probe could not run (the note says why)")
+"""The measurer adds it for any probe that could not be built or failed while running."""
 
 
 @dataclass(frozen=True)

@@ -44,17 +44,6 @@ from chaos_mcp.probes.base import Measurement, Probe, ProbeError
 from chaos_mcp.probes.statistics import Window, error_measurements, latency_measurements
 from chaos_mcp.secrets import redact_text, redact_url, secrets_in_url
 
-METRICS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("latency_p50", "ms", ("route",)),
-    ("latency_p95", "ms", ("route",)),
-    ("latency_p99", "ms", ("route",)),
-    ("requests", "count", ("route",)),
-    ("errors", "count", ("route",)),
-    ("error_rate", "ratio", ("route",)),
-    ("responses", "count", ("route", "status")),
-    ("healthy", "bool", ()),
-    ("not_sent", "count", ()),
-)
 NOT_SENT = "not sent (the service is too slow to sample at this rate)"
 HEALTHY_STATUSES = frozenset({"ok", "healthy", "up", "pass", "passing", "green", "ready"})
 
@@ -191,6 +180,7 @@ class HttpProbe(Probe):
         )
         if self.health:
             found.append(catalog.MetricSpec("healthy", "bool", (), f"1 when {self.health} reads healthy"))
+        found.append(catalog.MetricSpec("not_sent", "count", (), NOT_SENT))
         return found
 
     def _requests(self) -> Iterator[str]:

@@ -29,13 +29,15 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 from chaos_mcp.probes.base import Measurement, Probe, ProbeError
+from chaos_mcp.probes.catalog import MetricSpec
 
-METRICS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("log_lines", "count", ()),
-    ("log_errors", "count", ()),
-    ("log_secrets", "count", ()),
-    ("log_stack_traces", "count", ()),
-)
+METRICS = {
+    "log_lines": "lines the log gained",
+    "log_errors": "of them, error lines",
+    "log_secrets": "of them, lines carrying a secret (a configured password or token, a bearer token, "
+    "`password=`, a private key)",
+    "log_stack_traces": "of them, lines of a stack trace",
+}
 MAX_BYTES = 1 << 20
 MAX_LINE = 64 * 1024
 
@@ -195,3 +197,6 @@ class LogsProbe(Probe):
             Measurement(self.name, metric, float(value), "count", counts.lines, started, ended, note=note)
             for metric, value in figures.items()
         ]
+
+    def metrics(self) -> list[MetricSpec]:
+        return [MetricSpec(name, "count", (), what) for name, what in METRICS.items()]

@@ -36,7 +36,7 @@ from chaos_mcp.config import (
     TcpTarget,
 )
 from chaos_mcp.probes.base import Probe, ProbeError
-from chaos_mcp.probes.catalog import PROBE_TIMEOUT, MetricSpec
+from chaos_mcp.probes.catalog import PROBE_ERROR, PROBE_TIMEOUT, MetricSpec
 from chaos_mcp.probes.http import HttpProbe
 from chaos_mcp.probes.logs import FileSource, LogsProbe
 from chaos_mcp.probes.postgres import PostgresProbe
@@ -94,6 +94,7 @@ def target_metrics(name: str, target: Target) -> list[MetricSpec]:
                 )
     if found:
         found.setdefault(PROBE_TIMEOUT.name, PROBE_TIMEOUT)
+        found.setdefault(PROBE_ERROR.name, PROBE_ERROR)
     return list(found.values())
 
 

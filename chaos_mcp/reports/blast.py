@@ -21,7 +21,7 @@ RELATIVE = 0.2
 RELATIVE_BY_UNIT = {"ms": 1.0, "s": 1.0}
 SUSTAINED_UNITS = frozenset(RELATIVE_BY_UNIT)
 FLOORS = {"ms": 50.0, "s": 0.05, "ratio": 0.01, "%": 1.0, "count": 1.0, "level": 1.0, "bool": 1.0}
-IGNORED = frozenset({"probe_timeout"})
+IGNORED = frozenset({"probe_timeout", "probe_error"})
 
 
 def margin(base: float, unit: str) -> float:

@@ -10,6 +10,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from chaos_mcp.probes.base import Measurement, Probe
 from chaos_mcp.probes.catalog import MetricSpec
 from chaos_mcp.probes.http import HttpProbe
+from chaos_mcp.probes.logs import FileSource, LogsProbe
 from chaos_mcp.probes.postgres import PostgresProbe
 from chaos_mcp.probes.redis import RedisProbe
 from chaos_mcp.probes.tcp import TcpProbe
@@ -87,3 +89,14 @@ async def test_the_schedule_probe_emits_exactly_the_schedule_metrics_it_declares
     measured = await probe.sample()
     assert not disagreements(probe, measured), disagreements(probe, measured)
     assert {m.metric for m in measured} == {m.name for m in probe.metrics()}
+
+
+async def test_the_logs_probe_emits_exactly_the_log_metrics_it_declares(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("")
+    probe = LogsProbe(name="api", source=FileSource(str(log)), secrets=frozenset({"hunter22"}))
+    await probe.sample()  # the baseline: counting starts from here
+    log.write_text("ERROR GET /x 500\nlogin password=hunter22\nTraceback (most recent call last):\n")
+    measured = await probe.sample()
+    assert {m.metric for m in measured} == {spec.name for spec in probe.metrics()}
+    assert not disagreements(probe, measured), disagreements(probe, measured)
