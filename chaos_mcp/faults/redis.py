@@ -264,8 +264,18 @@ class MaxMemory(Fault):
             if self.expires_at <= time.time():
                 raise FaultError("expires_at is already past; nothing was changed")
             await _detached.start_warden(self.warden_tag, self.to_record(), self.expires_at)
-        async with connect(self.url) as client:  # policy first: lowering the limit must not evict
-            await client.config_set("maxmemory-policy", self.policy)
+        try:
+            async with connect(self.url) as client:
+                await client.config_set("maxmemory-policy", self.policy)  # first: lowering must not evict
+        except FaultError as exc:
+            if not _no_permission(str(exc)):
+                raise
+            await _detached.stop_warden(self.warden_tag)
+            raise NotInjected(
+                f"{exc}. The Redis user may not run CONFIG SET, so nothing was changed; grant it "
+                "(ACL SETUSER <user> +config|set) or use another user"
+            ) from None
+        async with connect(self.url) as client:
             await client.config_set("maxmemory", self.limit_bytes)
 
     async def revert(self) -> None:

@@ -16,6 +16,8 @@ from psycopg import sql
 
 from chaos_mcp.config import parse_settings
 from chaos_mcp.engine.core import Engine, EngineError
+from chaos_mcp.faults.base import NotInjected
+from chaos_mcp.faults.redis import MaxMemory
 from tests.e2e.conftest import settings_with_journal
 from tests.e2e.test_shared_resources import allows_connections, design, postgres_target
 from tests.fixtures.services import PostgresDatabase, RedisServer
@@ -65,3 +67,17 @@ async def test_a_role_that_does_not_own_the_database_gets_a_block_journaled_as_n
         text = await refused(engine, "db", "db_connection_loss", {})
         assert "ALTER DATABASE" in text and other.password not in text, text
     assert allows_connections(owner)
+
+
+async def test_a_redis_user_without_config_set_gets_maxmemory_refused_as_not_injected(
+    own_redis: RedisServer,
+) -> None:
+    admin = redis.Redis(host=own_redis.host, port=own_redis.port, socket_timeout=5)
+    admin.execute_command("ACL", "SETUSER", "reader", "on", ">readpass1", "~*", "&*", "+@all", "-config|set")  # type: ignore[no-untyped-call]
+    before = admin.config_get("maxmemory*")
+    fault = MaxMemory(url=f"redis://reader:readpass1@{own_redis.host}:{own_redis.port}/0")
+    await fault.prepare()
+    with pytest.raises(NotInjected, match="CONFIG SET"):
+        await fault.inject()
+    assert admin.config_get("maxmemory*") == before
+    admin.close()
