@@ -131,3 +131,18 @@ async def test_abort_all_during_an_injection_leaves_nothing_in_force_and_refuses
         with pytest.raises(EngineError, match="kill switch"):
             await engine.inject(second, "test", "dbenc")
         assert allows_connections(own_postgres)
+
+
+async def test_rollback_from_another_server_during_an_injection_stops_it_before_any_fault_is_written(
+    tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase
+) -> None:
+    settings = two_names(tmp_path, own_postgres)  # two engines on one journal: two servers' view
+    async with Engine.running(settings) as injecting, Engine.running(settings) as other:
+        first = await baselined(injecting, "dbkv")
+        injected, rolled = await race(injecting, first, "dbkv", lambda: other.rollback(first))
+
+        assert isinstance(injected, EngineError) and "stopped while it was being injected" in str(injected)
+        assert "nothing was injected" in rolled["note"], rolled
+        assert injecting.journal.get_experiment(first).state == "failed"  # type: ignore[union-attr]
+        assert injecting.journal.faults(first) == [] and injecting.journal.holds() == {}
+        assert allows_connections(own_postgres)
