@@ -158,12 +158,20 @@ class DesignExperimentInput(BaseModel):
     dry_run: bool = Field(False, description="validate and return the plan without recording an experiment")
 
 
+# An id as design_experiment hands it out (exp-20261203-092247-963b3a): letters, digits, '-', '_', '.'
+# only, so a NUL or other control character is refused here, not by the journal's database.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+ID_HELP = (
+    "the id returned by design_experiment (letters, digits, '-', '_', '.'; e.g. exp-20261203-092247-963b3a)"
+)
+
+
 class ExperimentRef(BaseModel):
-    experiment_id: str = Field(description="the id returned by design_experiment")
+    experiment_id: str = Field(pattern=ID_PATTERN, description=ID_HELP)
 
 
 class InjectFailureInput(BaseModel):
-    experiment_id: str = Field(description="the id returned by design_experiment")
+    experiment_id: str = Field(pattern=ID_PATTERN, description=ID_HELP)
     environment: Literal["test", "staging", "production"] = Field(
         description="restated from the design; a mismatch is refused as context drift"
     )
@@ -177,7 +185,9 @@ class InjectFailureInput(BaseModel):
 
 
 class GenerateReportInput(BaseModel):
-    experiment_id: str | None = Field(None, description="one experiment's report; or give since/until")
+    experiment_id: str | None = Field(
+        None, pattern=ID_PATTERN, description="one experiment's report (its id); or give since/until"
+    )
     since: str | None = Field(None, description="period report start, ISO date such as 2026-11-01")
     until: str | None = Field(None, description="period report end (default: now)")
     format: Literal["markdown", "json", "html"] = Field("markdown", description="markdown, json or html")
@@ -193,7 +203,12 @@ class AnalyzeContingencyInput(BaseModel):
 
 
 class ListExperimentsInput(BaseModel):
-    state: str | None = Field(None, description="only experiments in this state")
+    state: str | None = Field(
+        None,
+        pattern=r"^[a-z_]{1,32}$",
+        description="only experiments in this state (designed, baselined, injected, aborted, rolled_back, "
+        "reported, failed, cancelled)",
+    )
     limit: int = Field(50, ge=1, le=500, description="at most this many, newest first")
 
 

@@ -24,6 +24,8 @@ from jinja2 import Environment, StrictUndefined
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 from chaos_mcp.engine import catalog
 from chaos_mcp.engine.core import Engine
@@ -65,7 +67,7 @@ class PromptFile:
         def render(**given: Any) -> str:
             return self.render(given)
 
-        return Prompt(
+        return _CheckedPrompt(
             name=self.name,
             title=self.title,
             description=self.description,
@@ -75,6 +77,22 @@ class PromptFile:
             ],
             fn=render,
         )
+
+
+class _CheckedPrompt(Prompt):
+    """Missing arguments are invalid params (-32602) naming them, not an internal error."""
+
+    async def render(self, arguments: dict[str, Any] | None, context: Any) -> Any:
+        given = arguments or {}
+        missing = [a.name for a in self.arguments or [] if a.required and a.name not in given]
+        if missing:
+            required = [a.name for a in self.arguments or [] if a.required]
+            raise MCPError(
+                INVALID_PARAMS,
+                f"prompt {self.name!r} is missing required argument(s): {', '.join(missing)}. "
+                f"It needs {', '.join(required)}; call prompts/get again with all of them.",
+            )
+        return await super().render(arguments, context)
 
 
 def _describe(spec: dict[str, Any]) -> str:

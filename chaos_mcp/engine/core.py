@@ -46,6 +46,7 @@ from chaos_mcp.scenarios.base import ScenarioContext, scenarios
 
 log = structlog.get_logger("chaos_mcp.engine")
 ARMED_KEY = admission.ARMED_KEY
+SETTLE_S = 60.0  # how long rollback and abort_all wait for an injection in progress to settle
 
 Progress = Callable[[float, float, str], Awaitable[None]]
 Steps = list[dict[str, Any]]
@@ -59,6 +60,12 @@ class Engine:
         self._task_group: TaskGroup | None = None
         self._supervisors: dict[str, Supervisor] = {}
         self._proxies_ready = False
+        # inject (from its state change until its faults are journaled) and rollback of one
+        # experiment never interleave in this process; across processes the journal's state decides
+        self._locks: dict[str, anyio.Lock] = {}
+
+    def _lock(self, experiment_id: str) -> anyio.Lock:
+        return self._locks.setdefault(experiment_id, anyio.Lock())
 
     @classmethod
     @asynccontextmanager
@@ -294,14 +301,49 @@ class Engine:
         scenario = scenarios()[design.scenario]
         try:
             approvals = await admission.admit(self, row, design, environment, target_component, approver)
+        except JournalError as exc:
+            raise await self._journal_failed(exc, design, experiment_id, []) from None
+        async with self._lock(experiment_id):
+            started, deadline, injected, supervisor = await self._inject_locked(
+                experiment_id, design, approvals
+            )
+        if wait:
+            await supervisor.run(progress)
+        else:
+            assert self._task_group is not None, "Engine.running() owns the supervisors"
+            self._task_group.start_soon(supervisor.run, None)
+        current = self.journal.get_experiment(experiment_id)
+        result = {
+            "experiment_id": experiment_id,
+            "state": current.state if current else "injected",
+            "injected": injected,
+            "started_at": _iso(started),
+            "deadline": _iso(deadline),
+            "duration_s": design.duration_s,
+            "approvals": approvals,
+            "automatic_revert": scenario.automatic_revert,
+            "next": "measure_steady_state (during the window), then rollback",
+        }
+        if wait:  # the window is over: say how it ended and what is next, not what was next before it
+            result |= window_outcome(self.journal, experiment_id, design)
+        return result
+
+    async def _inject_locked(
+        self, experiment_id: str, design: ExperimentDesign, approvals: Sequence[str]
+    ) -> tuple[float, float, Sequence[str], Supervisor]:
+        """The state change, the faults and their journal records; under the experiment's lock."""
+        admission.check_armed(self)  # abort_all may have engaged the switch during admission
+        try:
             moved = self.journal.transition(
                 experiment_id, [State.BASELINED], State.INJECTED, {"approvals": approvals}
             )
         except JournalError as exc:
             raise await self._journal_failed(exc, design, experiment_id, []) from None
         if not moved:
-            self._release(design, experiment_id)
             current = self.journal.get_experiment(experiment_id)
+            if current is None or State(current.state) not in ACTIVE_STATES:
+                self._release(design, experiment_id)  # the holds are no active experiment's
+            # else another call injected it: the holds are that injection's, never freed here
             raise EngineError(
                 f"experiment {experiment_id} changed state meanwhile (now "
                 f"'{current.state if current else '?'}'); call get_experiment."
@@ -354,26 +396,7 @@ class Engine:
         log.info("injected", experiment_id=experiment_id, faults=len(injected), deadline=deadline)
         supervisor = Supervisor(self, experiment_id, design, started, deadline)
         self._supervisors[experiment_id] = supervisor
-        if wait:
-            await supervisor.run(progress)
-        else:
-            assert self._task_group is not None, "Engine.running() owns the supervisors"
-            self._task_group.start_soon(supervisor.run, None)
-        current = self.journal.get_experiment(experiment_id)
-        result = {
-            "experiment_id": experiment_id,
-            "state": current.state if current else "injected",
-            "injected": injected,
-            "started_at": _iso(started),
-            "deadline": _iso(deadline),
-            "duration_s": design.duration_s,
-            "approvals": approvals,
-            "automatic_revert": scenario.automatic_revert,
-            "next": "measure_steady_state (during the window), then rollback",
-        }
-        if wait:  # the window is over: say how it ended and what is next, not what was next before it
-            result |= window_outcome(self.journal, experiment_id, design)
-        return result
+        return started, deadline, injected, supervisor
 
     async def _inject_one(
         self,
@@ -398,6 +421,7 @@ class Engine:
                 {"fault_id": fault_id, "reason": _safe(exc, self.settings), "at": "prepare"},
             )
             raise
+        self._may_still_inject(experiment_id)
         self.journal.write_ahead(fault_id, experiment_id, position, fault.to_record(), deadline)
         touched.append(fault)
         try:
@@ -411,6 +435,17 @@ class Engine:
             )
             raise
         self.journal.set_fault_status(fault_id, "injected")
+
+    def _may_still_inject(self, experiment_id: str) -> None:
+        """Read again right before each write-ahead: the kill switch or a rollback (perhaps from
+        another process) may have stopped this injection since it was admitted."""
+        admission.check_armed(self)
+        current = self.journal.get_experiment(experiment_id)
+        if current is None or State(current.state) != State.INJECTED:
+            raise EngineError(
+                f"experiment {experiment_id} was stopped while it was being injected (now "
+                f"'{current.state if current else '?'}'); call get_experiment."
+            )
 
     async def _ensure_proxies_once(self) -> None:
         """Probes of proxied targets go through their proxies, so those must exist before measuring."""
@@ -470,6 +505,20 @@ class Engine:
 
     # ------------------------------------------------------------------ rollback
     async def rollback(self, experiment_id: str) -> dict[str, Any]:
+        """Waits (bounded) for an injection of this experiment in progress here to settle first."""
+        with anyio.move_on_after(SETTLE_S) as waiting:
+            await self._lock(experiment_id).acquire()
+        if waiting.cancelled_caught:
+            raise EngineError(
+                f"experiment {experiment_id} is still being injected after {SETTLE_S:g}s; nothing was "
+                "reverted yet. Call rollback again in a moment, or abort_all to stop everything."
+            )
+        try:
+            return await self._rollback_locked(experiment_id)
+        finally:
+            self._lock(experiment_id).release()
+
+    async def _rollback_locked(self, experiment_id: str) -> dict[str, Any]:
         row, design = self.load(experiment_id)
         state = State(row.state)
         if state in (State.DESIGNED, State.BASELINED, State.CANCELLED):
@@ -492,7 +541,7 @@ class Engine:
             result = prior[-1] | {"steps": steps, "repeated": True}
             return result | {"status": _overall(steps, result.get("recovery", {}))}
         if all(s["status"] == "NOT_INJECTED" for s in steps):
-            return self._nothing_to_roll_back(experiment_id, design, steps)
+            return self._nothing_to_roll_back(experiment_id, design, steps, state)
         revert_time = _revert_time(self.journal, experiment_id, reverted_at)
         still = in_force(steps)
         recovery_result: dict[str, Any]
@@ -565,8 +614,18 @@ class Engine:
         }
 
     def _nothing_to_roll_back(
-        self, experiment_id: str, design: ExperimentDesign, steps: Steps
+        self, experiment_id: str, design: ExperimentDesign, steps: Steps, state: State
     ) -> dict[str, Any]:
+        if state == State.INJECTED and not steps:
+            # `injected` with no fault written: another process is injecting it (or died doing so).
+            # Failing it first makes that injection refuse before its next write-ahead, and the holds
+            # are freed by that state change only, never under a fault about to be injected.
+            self.journal.transition(
+                experiment_id,
+                [State.INJECTED],
+                State.FAILED,
+                {"reason": "rolled back while its injection had written no fault yet"},
+            )
         refused = [e.data.get("reason") for e in self.journal.events(experiment_id, ["fault_not_injected"])]
         note = NOTHING_INJECTED + (f" ({refused[-1]})" if refused and refused[-1] else "")
         result = {
@@ -586,6 +645,12 @@ class Engine:
     async def abort_all(self, reason: str) -> dict[str, Any]:
         started = time.monotonic()
         self.journal.set_control(ARMED_KEY, "false")
+        # injections in progress here settle first (each re-reads the switch before its next fault),
+        # so what they wrote ahead is reverted below
+        with anyio.move_on_after(SETTLE_S):
+            for lock in list(self._locks.values()):
+                async with lock:
+                    pass
         for supervisor in list(self._supervisors.values()):
             supervisor.stop()
         self._supervisors.clear()

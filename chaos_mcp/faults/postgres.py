@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 from chaos_mcp.faults import _detached
-from chaos_mcp.faults.base import Fault, FaultError, register_fault
+from chaos_mcp.faults.base import Fault, FaultError, NotInjected, register_fault
 from chaos_mcp.secrets import redact_text, secrets_in_url
 
 CONNECT_TIMEOUT = 3
@@ -217,12 +217,23 @@ class BlockConnections(Fault):
             raise FaultError("prepare() must record the current setting before inject(); nothing was changed")
         option = "ALLOW_CONNECTIONS false" if self.mode == "disallow" else "CONNECTION LIMIT 0"
         await start_warden(self)
+        refused = None
         async with connect(self.dsn, self._admin_db()) as conn:
-            await conn.execute(
-                sql.SQL("ALTER DATABASE {} WITH " + option).format(sql.Identifier(self.database))
+            try:
+                await conn.execute(
+                    sql.SQL("ALTER DATABASE {} WITH " + option).format(sql.Identifier(self.database))
+                )
+            except psycopg.errors.InsufficientPrivilege as exc:  # nothing was changed
+                refused = _clean(exc, self.dsn)
+            else:
+                if self.terminate_existing:
+                    await terminate(conn, self.database)
+        if refused is not None:
+            await _detached.stop_warden(self.warden_tag)
+            raise NotInjected(
+                f"PostgreSQL refused ALTER DATABASE: {refused}. Nothing was changed; the admin DSN's role "
+                "must own the database or be a superuser"
             )
-            if self.terminate_existing:
-                await terminate(conn, self.database)
 
     async def revert(self) -> None:
         if self.previous_allow_connections is None or self.previous_connection_limit is None:

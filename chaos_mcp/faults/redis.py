@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from chaos_mcp.faults import _detached
-from chaos_mcp.faults.base import Fault, FaultError, register_fault
+from chaos_mcp.faults.base import Fault, FaultError, NotInjected, register_fault
 from chaos_mcp.secrets import redact_text, redact_url, secrets_in_url
 
 TIMEOUT = 2.0
@@ -114,13 +114,21 @@ class ClientPause(Fault):
     async def inject(self) -> None:
         window_ms = math.ceil((self.expires_at - time.time()) * 1000)
         if window_ms <= 0:
-            raise FaultError("expires_at is already past; Redis was not paused")
-        if self.mode == "WRITE":
-            async with connect(self.url) as client:
-                await command(client, "CLIENT", "PAUSE", window_ms, "WRITE")
-            return
-        payload = {"url": self.url, "expires_at": self.expires_at, "slice_ms": self.slice_ms}
-        worker = await _detached.spawn("chaos_mcp.faults._pauser", self.tag, payload, ready_timeout=10)
+            raise NotInjected("expires_at is already past; Redis was not paused")
+        try:
+            if self.mode == "WRITE":
+                async with connect(self.url) as client:
+                    await command(client, "CLIENT", "PAUSE", window_ms, "WRITE")
+                return
+            payload = {"url": self.url, "expires_at": self.expires_at, "slice_ms": self.slice_ms}
+            worker = await _detached.spawn("chaos_mcp.faults._pauser", self.tag, payload, ready_timeout=10)
+        except FaultError as exc:
+            if _no_permission(str(exc)):  # the ACL refused CLIENT PAUSE: Redis ran nothing
+                raise NotInjected(
+                    f"{exc}. The Redis user may not run CLIENT PAUSE, so nothing was paused; grant it "
+                    "the `client` command (ACL SETUSER <user> +client) or use another user"
+                ) from None
+            raise
         self.pid, self.start_ticks = worker.pid, worker.start_ticks
 
     async def revert(self) -> None:
@@ -256,8 +264,18 @@ class MaxMemory(Fault):
             if self.expires_at <= time.time():
                 raise FaultError("expires_at is already past; nothing was changed")
             await _detached.start_warden(self.warden_tag, self.to_record(), self.expires_at)
-        async with connect(self.url) as client:  # policy first: lowering the limit must not evict
-            await client.config_set("maxmemory-policy", self.policy)
+        try:
+            async with connect(self.url) as client:
+                await client.config_set("maxmemory-policy", self.policy)  # first: lowering must not evict
+        except FaultError as exc:
+            if not _no_permission(str(exc)):
+                raise
+            await _detached.stop_warden(self.warden_tag)
+            raise NotInjected(
+                f"{exc}. The Redis user may not run CONFIG SET, so nothing was changed; grant it "
+                "(ACL SETUSER <user> +config|set) or use another user"
+            ) from None
+        async with connect(self.url) as client:
             await client.config_set("maxmemory", self.limit_bytes)
 
     async def revert(self) -> None:
@@ -290,3 +308,8 @@ def _client_list(listing: Any) -> list[dict[str, str]]:
         pairs = (field.partition("=") for field in line.split(" ") if "=" in field)
         entries.append({key: value for key, _, value in pairs})
     return entries
+
+
+def _no_permission(message: str) -> bool:
+    """Redis's NOPERM reply (an ACL refusal: the command was not run), as redis-py words it."""
+    return "NOPERM" in message or "no permissions to run" in message
