@@ -1,0 +1,83 @@
+"""A fault reaches every declared target that is physically what it acts on, whatever it is called.
+
+Findings of an outside attacker (issue 13): a test-labelled name for a production database, a DSN
+without a dbname, a `kind="tcp"` target in front of a test Redis. Every "untouched" is checked by an
+independent witness: the test's own psycopg look at pg_database.datallowconn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from mcp import Client
+
+from chaos_mcp.config import parse_settings
+from chaos_mcp.server import build_server
+from tests.e2e.conftest import result_data, result_text, settings_with_journal
+from tests.e2e.test_shared_resources import answering, baselined, design, inject
+from tests.fixtures.services import PostgresDatabase
+
+pytestmark = pytest.mark.anyio
+
+
+def allows_connections(database: str) -> bool:
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3) as conn:
+        found = conn.execute(
+            "SELECT datallowconn FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
+    assert found is not None
+    return bool(found[0])
+
+
+def two_names(database: str, allow_production: bool) -> Any:
+    """`app_test` reaches the database through the maintenance DSN + `database =`; `app_prod` by its DSN."""
+    toml = f"[policy]\nallow_production = {str(allow_production).lower()}\n\n"
+    toml += (
+        '[targets.app_test]\nkind = "postgres"\nenvironment = "test"\n'
+        f'dsn = "postgresql://postgres@127.0.0.1:5432/postgres"\ndatabase = "{database}"\n\n'
+        '[targets.app_prod]\nkind = "postgres"\nenvironment = "production"\n'
+        f'dsn = "postgresql://postgres@localhost:5432/{database}"\n'
+    )
+    return toml
+
+
+async def test_a_test_name_for_the_production_database_is_refused_when_production_is_not_allowed(
+    tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase
+) -> None:
+    settings = settings_with_journal(tmp_path, parse_settings(two_names(own_postgres.database, False)))
+    async with Client(build_server(settings), mode="legacy", elicitation_callback=answering(True)) as client:  # type: ignore[arg-type]
+        plan = result_data(
+            await client.call_tool("design_experiment", design("app_test", "db_connection_loss"))
+        )
+        assert "app_prod" in str(plan), plan  # told at design time already
+        experiment_id = await baselined(client, "app_test", "db_connection_loss")
+        refused = await inject(client, experiment_id, "app_test")
+        text = result_text(refused)
+        assert refused.is_error and "'app_prod'" in text and "allow_production" in text, text
+        record = result_data(await client.call_tool("get_experiment", {"experiment_id": experiment_id}))
+        assert record["state"] == "baselined" and record["faults"] == []
+    assert allows_connections(own_postgres.database)
+
+
+async def test_a_test_name_for_the_production_database_needs_a_person_even_when_production_is_allowed(
+    tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase
+) -> None:
+    settings = settings_with_journal(tmp_path, parse_settings(two_names(own_postgres.database, True)))
+    async with Client(build_server(settings), mode="legacy") as client:
+        experiment_id = await baselined(client, "app_test", "db_connection_loss")
+        refused = await inject(client, experiment_id, "app_test")
+        text = result_text(refused)
+        assert refused.is_error and "'app_prod'" in text and "cannot ask" in text, text
+    assert allows_connections(own_postgres.database)
+    callback = answering(approve=True)
+    async with Client(build_server(settings), mode="legacy", elicitation_callback=callback) as client:  # type: ignore[arg-type]
+        experiment_id = await baselined(client, "app_test", "db_connection_loss")
+        injected = result_data(await inject(client, experiment_id, "app_test"))
+        assert injected["approvals"] == ["approved by a person: shared_resource"]
+        assert callback.asked and "'app_prod'" in callback.asked[0]
+        assert not allows_connections(own_postgres.database)  # the witness sees the approved fault
+        result_data(await client.call_tool("rollback", {"experiment_id": experiment_id}))
+    assert allows_connections(own_postgres.database)
