@@ -82,9 +82,7 @@ def row(facts: dict[str, Any], metric: str) -> dict[str, Any]:
 def test_a_criterion_nothing_measured_is_inconclusive_and_the_hypothesis_is_not_confirmed_on_the_rest() -> (
     None
 ):
-    journal = (
-        Journal(success_criteria=["max_utilization < 0.8", "acgme_violations == 0"]).baseline().injected()
-    )
+    journal = Journal(success_criteria=["max_utilization < 0.8", "acgme_violations == 0"]).baseline().injected()
     for at in (2, 3, 4):
         journal.sample(at, m("coverage_pct", 95.0, "%"), m("max_utilization", 0.6))
     facts = journal.rolled_back().facts()
@@ -98,16 +96,13 @@ def test_a_criterion_nothing_measured_is_inconclusive_and_the_hypothesis_is_not_
     assert "acgme_violations == 0" in facts["status_reason"]
     tested = gate(facts, "Hypothesis Tested")
     assert (
-        tested["status"] == "FAIL"
-        and "declared but never measured: acgme_violations == 0" in tested["evidence"]
+        tested["status"] == "FAIL" and "declared but never measured: acgme_violations == 0" in tested["evidence"]
     )
     assert not any(
         "acgme_violations" in f["behavior"] for f in facts["findings"] if f["kind"] == "criterion_failed"
     )
     [unmeasured_finding] = [f for f in facts["findings"] if f["kind"] == "unmeasured_criterion"]
-    assert unmeasured_finding["behavior"].startswith(
-        "acgme_violations == 0 was declared but nothing measured"
-    )
+    assert unmeasured_finding["behavior"].startswith("acgme_violations == 0 was declared but nothing measured")
     assert "in 3 window observation(s)" in unmeasured_finding["evidence"]
     assert not any("expand gradually" in r for r in facts["recommendations"])
 
@@ -117,9 +112,7 @@ def test_a_criterion_nothing_measured_is_inconclusive_and_the_hypothesis_is_not_
 
 
 def test_a_measured_failure_rejects_and_names_what_was_not_measured() -> None:
-    journal = (
-        Journal(success_criteria=["coverage_pct >= 100%", "acgme_violations == 0"]).baseline().injected()
-    )
+    journal = Journal(success_criteria=["coverage_pct >= 100%", "acgme_violations == 0"]).baseline().injected()
     facts = journal.sample(2, m("coverage_pct", 90.0, "%")).rolled_back().facts()
     assert facts["status"] == REJECTED
     assert "1 of 1 criterion measured failed: coverage_pct" in facts["status_reason"]
