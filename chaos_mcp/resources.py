@@ -61,6 +61,24 @@ def overlaps(a: str, b: str) -> bool:
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
 
 
+def dsn_database(dsn: str) -> str:
+    """The database libpq connects a DSN to: its dbname, else PGDATABASE, else the user name (given, PGUSER,
+    or the operating-system user), never a guessed 'postgres'. A DSN naming a `service` may set its dbname
+    in a service file libpq reads and psycopg does not: name the database in the DSN then."""
+    from psycopg import pq
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(dsn)
+    defaults = {o.keyword.decode(): o.val.decode() for o in pq.Conninfo.get_defaults() if o.val}
+    return str(
+        given.get("dbname")
+        or defaults.get("dbname")
+        or given.get("user")
+        or defaults.get("user")
+        or "postgres"
+    )
+
+
 def resource_for(identity: Identity, reach: Reach) -> Resource | None:
     """The resource a fault of this reach acts on; None when it shares nothing (host-level ballast).
 
@@ -147,10 +165,7 @@ async def _ask(name: str, target: Target) -> Identity | None:
 
         return await _postgres(name, target.dsn, database_of(target))
     if isinstance(target, ScheduleTarget) and target.source == "postgres" and target.dsn:
-        from psycopg.conninfo import conninfo_to_dict
-
-        database = str(conninfo_to_dict(target.dsn).get("dbname") or "postgres")
-        return await _postgres(name, target.dsn, database)
+        return await _postgres(name, target.dsn, dsn_database(target.dsn))
     if isinstance(target, RedisTarget):
         return await _redis(name, target.url)
     return None

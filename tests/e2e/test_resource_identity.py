@@ -14,7 +14,9 @@ import psycopg
 import pytest
 from mcp import Client
 
-from chaos_mcp.config import parse_settings
+from chaos_mcp.config import PostgresTarget, parse_settings
+from chaos_mcp.resources import identify_all
+from chaos_mcp.scenarios.infrastructure import database_of
 from chaos_mcp.server import build_server
 from tests.e2e.conftest import result_data, result_text, settings_with_journal
 from tests.e2e.test_shared_resources import answering, baselined, design, inject
@@ -80,4 +82,36 @@ async def test_a_test_name_for_the_production_database_needs_a_person_even_when_
         assert callback.asked and "'app_prod'" in callback.asked[0]
         assert not allows_connections(own_postgres.database)  # the witness sees the approved fault
         result_data(await client.call_tool("rollback", {"experiment_id": experiment_id}))
+    assert allows_connections(own_postgres.database)
+
+
+async def test_a_dsn_without_a_dbname_is_identified_as_the_database_libpq_connects_it_to(
+    tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase
+) -> None:
+    # libpq takes the user name for a missing dbname (the fixture's role is named like its database);
+    # the attacker's schedule target was taken for 'postgres'.
+    bare = f"postgresql://{own_postgres.role}:{own_postgres.password}@127.0.0.1:5432"
+    with psycopg.connect(bare) as conn:
+        row = conn.execute(
+            "SELECT current_database(), (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()
+    assert row is not None and row[0] == own_postgres.database  # the witness: where libpq really goes
+    toml = (
+        f'[targets.sched]\nkind = "schedule"\nenvironment = "test"\nsource = "postgres"\ndsn = "{bare}"\n'
+        "mapping = {}\n\n"
+        f'[targets.bare]\nkind = "postgres"\nenvironment = "test"\ndsn = "{bare}"\n\n'
+        f'[targets.prod]\nkind = "postgres"\nenvironment = "production"\n'
+        f'dsn = "postgresql://postgres@localhost:5432/{own_postgres.database}"\n'
+    )
+    settings = parse_settings(toml)
+    found = await identify_all(settings)
+    assert found["sched"].database == found["bare"].database == found["prod"].database
+    assert found["prod"].database is not None and found["prod"].database.endswith(f"/db:{row[1]}")
+    bare_target = settings.targets["bare"]
+    assert isinstance(bare_target, PostgresTarget)
+    assert database_of(bare_target) == own_postgres.database  # the fault's database too
+
+    async with Client(build_server(settings_with_journal(tmp_path, settings)), mode="legacy") as client:
+        plan = result_data(await client.call_tool("design_experiment", design("bare", "db_connection_loss")))
+        assert "will refuse" in plan["approval"] and "'prod'" in plan["approval"], plan["approval"]
     assert allows_connections(own_postgres.database)
