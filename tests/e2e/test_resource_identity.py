@@ -2,7 +2,8 @@
 
 Findings of an outside attacker (issue 13): a test-labelled name for a production database, a DSN
 without a dbname, a `kind="tcp"` target in front of a test Redis. Every "untouched" is checked by an
-independent witness: the test's own psycopg look at pg_database.datallowconn.
+independent witness: the test's own psycopg look at pg_database.datallowconn, or a client timing
+its own PINGs.
 """
 
 from __future__ import annotations
@@ -19,8 +20,16 @@ from chaos_mcp.resources import identify_all
 from chaos_mcp.scenarios.infrastructure import database_of
 from chaos_mcp.server import build_server
 from tests.e2e.conftest import result_data, result_text, settings_with_journal
-from tests.e2e.test_shared_resources import answering, baselined, design, inject
-from tests.fixtures.services import PostgresDatabase
+from tests.e2e.test_shared_resources import (
+    PingWitness,
+    answering,
+    baselined,
+    design,
+    inject,
+    redis_target,
+)
+from tests.fixtures.services import PostgresDatabase, RedisServer
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -115,3 +124,30 @@ async def test_a_dsn_without_a_dbname_is_identified_as_the_database_libpq_connec
         plan = result_data(await client.call_tool("design_experiment", design("bare", "db_connection_loss")))
         assert "will refuse" in plan["approval"] and "'prod'" in plan["approval"], plan["approval"]
     assert allows_connections(own_postgres.database)
+
+
+async def test_a_production_tcp_target_in_front_of_a_test_redis_is_seen_as_the_same_server(
+    tmp_path: Path, state_dir: Path, own_redis: RedisServer
+) -> None:
+    toml = redis_target("cache", f"redis://localhost:{own_redis.port}/0", "test")
+    toml += '[targets.prod_tcp]\nkind = "tcp"\nenvironment = "production"\n'
+    toml += f'address = "127.0.0.1:{own_redis.port}"\n\n'
+    toml += (
+        f'[targets.nothing]\nkind = "tcp"\nenvironment = "production"\naddress = "127.0.0.1:{free_port()}"\n'
+    )
+    witness = PingWitness(f"redis://127.0.0.1:{own_redis.port}/0")
+    async with Client(
+        build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy"
+    ) as client:
+        listed = {t["name"]: t for t in result_data(await client.call_tool("list_targets", {}))["targets"]}
+        assert listed["cache"]["shares_instance_with"] == ["prod_tcp"]
+        assert listed["prod_tcp"]["shares_instance_with"] == ["cache"]
+        assert listed["nothing"].get("shares_instance_with", []) == []  # not Redis: no identity, as before
+        experiment_id = await baselined(client, "cache", "redis_timeout")
+        with witness.watching():
+            witness.wait_for_pings(5)
+            refused = await inject(client, experiment_id, "cache")
+            witness.wait_for_pings(30)  # a pause, had there been one, would stall these
+        text = result_text(refused)
+        assert refused.is_error and "'prod_tcp'" in text and "allow_production" in text, text
+    assert witness.pings > 10 and witness.slowest < 0.25, (witness.pings, witness.slowest)
