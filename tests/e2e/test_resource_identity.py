@@ -16,8 +16,12 @@ import pytest
 from mcp import Client
 
 from chaos_mcp.config import PostgresTarget, parse_settings
+from chaos_mcp.data.mapping import resolve
+from chaos_mcp.data.schema import migrate, seed
+from chaos_mcp.data.validate import checksum
 from chaos_mcp.resources import identify_all
 from chaos_mcp.scenarios.infrastructure import database_of
+from chaos_mcp.schedule.synthetic import generate
 from chaos_mcp.server import build_server
 from tests.e2e.conftest import result_data, result_text, settings_with_journal
 from tests.e2e.test_shared_resources import (
@@ -151,3 +155,34 @@ async def test_a_production_tcp_target_in_front_of_a_test_redis_is_seen_as_the_s
         text = result_text(refused)
         assert refused.is_error and "'prod_tcp'" in text and "allow_production" in text, text
     assert witness.pings > 10 and witness.slowest < 0.25, (witness.pings, witness.slowest)
+
+
+async def test_a_data_fault_on_a_schedule_whose_database_is_production_is_refused_and_nothing_changes(
+    tmp_path: Path, state_dir: Path, own_postgres: PostgresDatabase
+) -> None:
+    migrate(own_postgres.app_dsn)
+    seed(own_postgres.app_dsn, generate(seed=7))
+    # The attacker's c7: the schedule's DSN names no database, so libpq connects to the role's namesake.
+    bare = f"postgresql://{own_postgres.role}:{own_postgres.password}@127.0.0.1:5432"
+    toml = (
+        '[policy]\ndata_mutation = "allow"\n\n[targets.sched]\nkind = "schedule"\nenvironment = "test"\n'
+        f'source = "postgres"\ndsn = "{bare}"\nmapping = {{}}\n\n'
+        '[targets.prod]\nkind = "postgres"\nenvironment = "production"\n'
+        f'dsn = "postgresql://postgres@localhost:5432/{own_postgres.database}"\n'
+    )
+    with psycopg.connect(own_postgres.app_dsn) as conn:
+        before = checksum(conn, resolve({}))
+    plan = design("sched", "corrupt_assignment") | {
+        "experiment_type": "data",
+        "parameters": {"rows": 2},
+        "blast_radius": {"scope": "two rows", "targets": ["sched"], "max_rows": 5},
+    }
+    settings = settings_with_journal(tmp_path, parse_settings(toml))
+    async with Client(build_server(settings), mode="legacy") as client:
+        experiment_id = result_data(await client.call_tool("design_experiment", plan))["experiment_id"]
+        result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
+        refused = await inject(client, experiment_id, "sched")
+        text = result_text(refused)
+        assert refused.is_error and "'prod'" in text and "allow_production" in text, text
+    with psycopg.connect(own_postgres.app_dsn) as conn:
+        assert checksum(conn, resolve({})) == before  # the witness: not one row changed
