@@ -186,3 +186,26 @@ async def test_a_data_fault_on_a_schedule_whose_database_is_production_is_refuse
         assert refused.is_error and "'prod'" in text and "allow_production" in text, text
     with psycopg.connect(own_postgres.app_dsn) as conn:
         assert checksum(conn, resolve({})) == before  # the witness: not one row changed
+
+
+async def test_an_approved_pause_of_the_test_redis_shows_the_production_tcp_target_busy(
+    tmp_path: Path, state_dir: Path, own_redis: RedisServer
+) -> None:
+    toml = "[policy]\nallow_production = true\n\n"
+    toml += redis_target("cache", f"redis://localhost:{own_redis.port}/0", "test")
+    toml += '[targets.prod_tcp]\nkind = "tcp"\nenvironment = "production"\n'
+    toml += f'address = "127.0.0.1:{own_redis.port}"\n'
+    callback = answering(approve=True)
+    server = build_server(settings_with_journal(tmp_path, parse_settings(toml)))
+    async with Client(server, mode="legacy", elicitation_callback=callback) as client:  # type: ignore[arg-type]
+        # WRITE: reads still answer, so list_targets can ask the endpoint what it is during the pause
+        # (a server paused for ALL answers nobody, and then the tcp target has no identity to show).
+        plan = design("cache", "redis_timeout") | {"parameters": {"mode": "WRITE"}}
+        experiment_id = result_data(await client.call_tool("design_experiment", plan))["experiment_id"]
+        result_data(await client.call_tool("measure_steady_state", {"experiment_id": experiment_id}))
+        injected = result_data(await inject(client, experiment_id, "cache"))
+        assert injected["approvals"] == ["approved by a person: shared_instance"]
+        assert callback.asked and "'prod_tcp'" in callback.asked[0]
+        listed = {t["name"]: t for t in result_data(await client.call_tool("list_targets", {}))["targets"]}
+        assert listed["prod_tcp"]["busy_with"] == experiment_id
+        result_data(await client.call_tool("rollback", {"experiment_id": experiment_id}))
