@@ -10,6 +10,8 @@ comparison; the system's own answer does not:
                          target's own resource when that is known
     schedule working copy  the target + the path of its working copy
     process ballast      the host: no resource shared with anyone, so nothing to hold
+    tcp endpoint         the Redis server answering there (run_id) when it answers as one; otherwise
+                         nothing beyond its name and proxy listener
 
 A resource key is a path: `pg:<sysid>` contains `pg:<sysid>/db:<oid>`, `redis:<run_id>` contains
 `redis:<run_id>/db:<n>`. Two keys overlap when one is the other or contains it; that is all the
@@ -27,7 +29,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from chaos_mcp.config import PostgresTarget, RedisTarget, ScheduleTarget, Settings, Target
+from chaos_mcp.config import PostgresTarget, RedisTarget, ScheduleTarget, Settings, Target, TcpTarget
 from chaos_mcp.faults.base import Reach
 from chaos_mcp.secrets import redact_text, secrets_in_url
 
@@ -59,6 +61,24 @@ class Resource:
 def overlaps(a: str, b: str) -> bool:
     """One key is the other, or contains it (a server its databases, a database its proxy)."""
     return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def dsn_database(dsn: str) -> str:
+    """The database libpq connects a DSN to: its dbname, else PGDATABASE, else the user name (given, PGUSER,
+    or the operating-system user), never a guessed 'postgres'. A DSN naming a `service` may set its dbname
+    in a service file libpq reads and psycopg does not: name the database in the DSN then."""
+    from psycopg import pq
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = conninfo_to_dict(dsn)
+    defaults = {o.keyword.decode(): o.val.decode() for o in pq.Conninfo.get_defaults() if o.val}
+    return str(
+        given.get("dbname")
+        or defaults.get("dbname")
+        or given.get("user")
+        or defaults.get("user")
+        or "postgres"
+    )
 
 
 def resource_for(identity: Identity, reach: Reach) -> Resource | None:
@@ -147,13 +167,56 @@ async def _ask(name: str, target: Target) -> Identity | None:
 
         return await _postgres(name, target.dsn, database_of(target))
     if isinstance(target, ScheduleTarget) and target.source == "postgres" and target.dsn:
-        from psycopg.conninfo import conninfo_to_dict
-
-        database = str(conninfo_to_dict(target.dsn).get("dbname") or "postgres")
-        return await _postgres(name, target.dsn, database)
+        return await _postgres(name, target.dsn, dsn_database(target.dsn))
     if isinstance(target, RedisTarget):
         return await _redis(name, target.url)
+    if isinstance(target, TcpTarget):
+        return await _tcp(name, target.address)
     return None
+
+
+TCP_HANDSHAKE = 0.5
+
+
+async def _tcp(name: str, address: str) -> Identity | None:
+    """A plain TCP endpoint is asked whether it is a Redis server (INFO server: its run_id), briefly.
+
+    Only Redis can be told this way: an endpoint that does not answer as Redis within TCP_HANDSHAKE
+    (another protocol, a Redis that needs a password, nothing listening) keeps no identity, as before,
+    so it is held only through its own name and proxy listener.
+    """
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    client = aioredis.Redis(
+        host=host.strip("[]"),
+        port=int(port),
+        socket_connect_timeout=TCP_HANDSHAKE,
+        socket_timeout=TCP_HANDSHAKE,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        with anyio.fail_after(TCP_HANDSHAKE * 2):
+            info = await client.info("server")
+        run_id = str(info["run_id"])
+    except Exception:  # anything but a Redis answer: not identifiable this way
+        return None
+    finally:
+        await client.aclose()
+    instance = f"redis:{run_id}"
+    instance_label = f"Redis server {run_id[:12]}"
+    return Identity(
+        target=name,
+        family="redis",
+        instance=instance,
+        label=f"{instance_label} (answering at {address})",
+        instance_label=instance_label,
+        how="run_id",
+    )
 
 
 async def _postgres(name: str, dsn: str, database: str) -> Identity:
@@ -254,7 +317,7 @@ async def _redis(name: str, url: str) -> Identity:
 
 
 def _unknown(name: str, target: Target, reason: str) -> Identity:
-    family = "redis" if isinstance(target, RedisTarget) else "postgres"
+    family = {"redis": "redis", "postgres": "postgres", "schedule": "postgres"}.get(target.kind)
     return Identity(target=name, family=family, unknown=f"target {name!r} could not be identified: {reason}")
 
 

@@ -68,7 +68,9 @@ def derived_metrics() -> list[dict[str, Any]]:
 def _held_through(identity: Identity, holds: dict[str, str]) -> str | None:
     """The experiment whose fault reaches this target through what it physically is (another name for
     its database, or its whole server), if any."""
-    mine = [key for key in (identity.database, identity.listener, identity.working_copy) if key]
+    # A target known only by its server (a tcp endpoint answering as Redis) is held through the server.
+    whole = identity.database or (identity.instance if identity.unknown is None else None)
+    mine = [key for key in (whole, identity.listener, identity.working_copy) if key]
     for held, experiment_id in holds.items():
         key = held.removeprefix(RESOURCE_PREFIX)
         if held.startswith(RESOURCE_PREFIX) and any(overlaps(key, own) for own in mine):

@@ -55,10 +55,10 @@ async def footprint(engine: Engine, experiment_id: str, design: ExperimentDesign
         return Footprint([], [])
     settings, name = engine.settings, design.target_component
     identities: dict[str, Identity]
-    if "instance" in reaches:
-        identities = await identify_all(settings)
-    else:
+    if set(reaches) <= {"host", "working_copy"}:  # a working copy is the target's own, nobody else's
         identities = {name: await identify(name, settings.targets[name], settings)}
+    else:
+        identities = await identify_all(settings)
     remember(engine.journal, settings, identities)
     own = identities[name]
     resources: list[Resource] = []
@@ -74,11 +74,9 @@ async def footprint(engine: Engine, experiment_id: str, design: ExperimentDesign
             ) from None
         if found is not None:
             resources.append(found)
-    escalations: list[Escalation] = []
-    if "instance" in reaches:
-        escalations = neighbour_escalations(
-            settings, name, design.environment, set(design.blast_radius.targets), own, identities
-        )
+    escalations = neighbour_escalations(
+        settings, name, design.environment, set(design.blast_radius.targets), own, identities, resources
+    )
     return Footprint(resources, escalations)
 
 
@@ -87,7 +85,7 @@ DESIGN_LOOKUP_S = 1.5  # design answers promptly; what is not known by then is c
 
 @dataclass(frozen=True)
 class Foresight:
-    """What inject_failure will decide about an instance-wide fault's neighbours, told at design time."""
+    """What inject_failure will decide about the targets a fault's resources reach, told at design time."""
 
     escalations: list[str]
     refusal: str | None = None
@@ -97,7 +95,8 @@ class Foresight:
 def foresee_neighbours(settings: Settings, design: ExperimentDesign, reaches: Iterable[Reach]) -> Foresight:
     """For `design_experiment` (sync): the identities of every target, asked in a thread of its own with
     its own event loop and at most DESIGN_LOOKUP_S, then the same rule inject applies."""
-    if "instance" not in set(reaches):
+    wanted = set(reaches)
+    if wanted <= {"host", "working_copy"}:
         return Foresight([])
     found: dict[str, dict[str, Identity]] = {}
 
@@ -119,6 +118,10 @@ def foresee_neighbours(settings: Settings, design: ExperimentDesign, reaches: It
             [], unknown=own.unknown or f"target {design.target_component!r} could not be identified"
         )
     try:
+        resources = [r for reach in wanted if (r := resource_for(own, reach)) is not None]
+    except LookupError as exc:
+        return Foresight([], unknown=str(exc))
+    try:
         needed = neighbour_escalations(
             settings,
             design.target_component,
@@ -126,6 +129,7 @@ def foresee_neighbours(settings: Settings, design: ExperimentDesign, reaches: It
             set(design.blast_radius.targets),
             own,
             identities,
+            resources,
         )
     except PolicyRefusal as exc:
         return Foresight([], refusal=str(exc).removesuffix("; nothing was injected."))

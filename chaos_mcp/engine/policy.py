@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from chaos_mcp.config import Settings
-from chaos_mcp.resources import Identity
+from chaos_mcp.resources import Identity, Resource, overlaps
 
 
 class Approval(StrEnum):
@@ -56,6 +56,24 @@ def escalations(
     return needed
 
 
+def reaches_target(resource: str, seen: Identity) -> bool:
+    """Whether a fault acting on `resource` reaches target `seen` through what it physically is.
+
+    Its database is reached when the fault acts on that database or on something containing it (its
+    server); its proxy listener when the two keys overlap either way; its working copy when it is the
+    same. A target known only down to its instance (no database) may be using the very database the
+    fault acts on, so any overlap with its instance counts.
+    """
+    if seen.database is not None:
+        if resource == seen.database or seen.database.startswith(resource + "/"):
+            return True
+    elif seen.instance is not None and overlaps(resource, seen.instance):
+        return True
+    if seen.listener is not None and overlaps(resource, seen.listener):
+        return True
+    return seen.working_copy is not None and resource == seen.working_copy
+
+
 def neighbour_escalations(
     settings: Settings,
     target_name: str,
@@ -63,53 +81,64 @@ def neighbour_escalations(
     blast_radius: set[str],
     own: Identity,
     identities: dict[str, Identity],
+    resources: list[Resource],
 ) -> list[Escalation]:
-    """An instance-wide fault on `target_name`: the other declared targets its instance serves.
+    """The other declared targets that the fault's resources reach, whatever the reach.
 
-    A target of another environment, or one outside the blast radius, needs a person's approval
-    exactly as production does (and production still needs policy.allow_production). A target of
-    the same family whose identity is unknown might be served by this instance: refused, since
-    nobody can say what the fault would reach.
+    An instance-wide fault reaches every target its instance serves; a database fault every other name
+    for that database (another DSN, another `database =`, a schedule's source). A target of another
+    environment, or one outside the blast radius, needs a person's approval exactly as production does
+    (and production still needs policy.allow_production). A target of the same family whose identity
+    is unknown might be the very resource: refused, since nobody can say what the fault would reach.
     """
     needed: list[Escalation] = []
-    where = own.instance_label or "instance"
     for name, seen in sorted(identities.items()):
-        if name == target_name or seen.family is None or seen.family != own.family:
+        if name == target_name:
             continue
         other = settings.targets[name]
-        if seen.instance is None:
-            raise PolicyRefusal(
-                f"this fault acts on the whole {where}, and {seen.unknown or f'target {name!r} is unknown'}; "
-                f"it cannot be ruled out that {name!r} ({other.environment}) is served by the same instance. "
-                f"Make {name!r} reachable (list_targets shows its identity), or the operator removes it from "
-                "chaos.toml if it no longer exists; nothing was injected."
-            )
-        if seen.instance != own.instance:
-            continue
-        if other.environment != environment:
-            if other.environment == "production" and not settings.policy.allow_production:
-                raise PolicyRefusal(
-                    f"this fault acts on the whole {where}, which also serves production target {name!r}, "
-                    "and policy.allow_production is false: refused. Use a target on an instance of its "
-                    "own, a fault that acts on one database only, or the operator sets "
-                    "policy.allow_production (each injection then needs a person's approval)."
+        for resource in resources:
+            where = _where(resource, own)
+            if seen.instance is None and seen.family is not None and seen.family == own.family:
+                if resource.key in (own.instance, own.database):
+                    raise PolicyRefusal(
+                        f"this fault acts on {where}, and {seen.unknown or f'target {name!r} is unknown'}; "
+                        f"it cannot be ruled out that {name!r} ({other.environment}) is served by it. "
+                        f"Make {name!r} reachable (list_targets shows its identity), or the operator removes "
+                        "it from chaos.toml if it no longer exists; nothing was injected."
+                    )
+                continue
+            if not reaches_target(resource.key, seen):
+                continue
+            if other.environment != environment:
+                if other.environment == "production" and not settings.policy.allow_production:
+                    raise PolicyRefusal(
+                        f"this fault acts on {where}, which also serves production target {name!r}, "
+                        "and policy.allow_production is false: refused. Use a target of its own (another "
+                        "database or instance) for the experiment, or the operator sets "
+                        "policy.allow_production (each injection then needs a person's approval)."
+                    )
+                needed.append(
+                    Escalation(
+                        "shared_instance" if resource.key == own.instance else "shared_resource",
+                        f"the fault acts on {where}, which also serves {other.environment} target {name!r}",
+                    )
                 )
-            needed.append(
-                Escalation(
-                    "shared_instance",
-                    f"the fault acts on the whole {where}, which also serves {other.environment} target "
-                    f"{name!r}",
+            elif name not in blast_radius:
+                needed.append(
+                    Escalation(
+                        "shared_instance" if resource.key == own.instance else "shared_resource",
+                        f"the fault acts on {where}, which also serves target {name!r}, outside the "
+                        "blast radius",
+                    )
                 )
-            )
-        elif name not in blast_radius:
-            needed.append(
-                Escalation(
-                    "shared_instance",
-                    f"the fault acts on the whole {where}, which also serves target {name!r}, outside "
-                    "the blast radius",
-                )
-            )
+            break
     return needed
+
+
+def _where(resource: Resource, own: Identity) -> str:
+    if resource.key == own.instance:
+        return f"the whole {own.instance_label or 'instance'}"
+    return resource.label
 
 
 async def require_approval(needed: list[Escalation], approver: Approver | None, summary: str) -> list[str]:

@@ -16,11 +16,12 @@ def _fault(kind: str, **fields: object) -> Fault:
 
 
 def database_of(target: PostgresTarget) -> str:
+    """The database the target's faults act on: `database`, else the one libpq connects its DSN to."""
     if target.database:
         return target.database
-    from psycopg.conninfo import conninfo_to_dict
+    from chaos_mcp.resources import dsn_database
 
-    return str(conninfo_to_dict(target.dsn).get("dbname") or "postgres")
+    return dsn_database(target.dsn)
 
 
 class ConnectionLoss(BaseModel):

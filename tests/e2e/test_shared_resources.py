@@ -46,8 +46,12 @@ def design(
     }
 
 
-async def baselined(client: Client, target: str, scenario: str, environment: str = "test") -> str:
-    plan = result_data(await client.call_tool("design_experiment", design(target, scenario, environment)))
+async def baselined(
+    client: Client, target: str, scenario: str, environment: str = "test", targets: list[str] | None = None
+) -> str:
+    plan = result_data(
+        await client.call_tool("design_experiment", design(target, scenario, environment, targets))
+    )
     result_data(await client.call_tool("measure_steady_state", {"experiment_id": plan["experiment_id"]}))
     return str(plan["experiment_id"])
 
@@ -87,9 +91,9 @@ async def test_a_second_name_for_a_blocked_database_is_refused_naming_the_experi
     other_spelling = own_postgres.admin_dsn.replace("127.0.0.1", "localhost")
     assert other_spelling != own_postgres.admin_dsn
     toml = postgres_target("dbkv", own_postgres.admin_dsn) + postgres_target("dbenc", other_spelling)
-    async with Client(
-        build_server(settings_with_journal(tmp_path, parse_settings(toml))), mode="legacy"
-    ) as client:
+    # Each name's blast radius leaves the other out, so a person is asked (and approves) each time.
+    server = build_server(settings_with_journal(tmp_path, parse_settings(toml)))
+    async with Client(server, mode="legacy", elicitation_callback=answering(True)) as client:  # type: ignore[arg-type]
         first = await baselined(client, "dbkv", "db_connection_loss")
         second = await baselined(client, "dbenc", "db_connection_loss")
         result_data(await inject(client, first, "dbkv"))

@@ -8,8 +8,9 @@ crash followed by recover. The test knows the ground truth (which name is which 
 built the configuration, never from the server; every claim is checked against the systems themselves:
 
 - two experiments never act on one place at once (finding 1), and no place is refused for nothing;
-- an instance-wide fault next to another environment, or outside the blast radius, went ahead only if
-  the person was asked and approved (finding 2);
+- a fault reaching another name of another environment, or outside the blast radius (the whole Redis
+  server, or another name for the very database), went ahead only if the person was asked and approved
+  (finding 2; the attacker's test name for a production database);
 - after each step the systems show exactly the faults the test expects; after the end, every place is
   back to its original state and the journal shows nothing active.
 
@@ -155,15 +156,15 @@ def ground_truth(run: Run, name: str, blast: list[str]) -> Truth:
     }
     on_the_names = {a.experiment_id for a in run.active if a.names & {name, *blast}}
     needed, refused = environment == "production", False
-    if wide:
-        for other, (seen, env) in run.targets.items():
-            if other == name or seen.instance != place.instance:
-                continue
-            if env != environment:
-                needed = True
-                refused |= env == "production" and not run.allow_production
-            elif other not in blast:
-                needed = True
+    # Every other name the fault reaches (another name for the database, or any name on a paused server).
+    for other, (seen, env) in run.targets.items():
+        if other == name or not (seen == place or (wide and seen.instance == place.instance)):
+            continue
+        if env != environment:
+            needed = True
+            refused |= env == "production" and not run.allow_production
+        elif other not in blast:
+            needed = True
     return Truth(on_the_place, on_the_names, needed, refused)
 
 
