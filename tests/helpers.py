@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from chaos_mcp.config import Settings, parse_settings
@@ -64,15 +65,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def kill_matching(pattern: str) -> int:
-    """SIGKILL every process whose command line matches `pattern` (helpers a test left behind)."""
+def kill_matching(pattern: str, state_dir: Path | None = None) -> int:
+    """SIGKILL every process whose command line matches `pattern` (helpers a test left behind); with
+    `state_dir`, only those started for that state directory, so other suites on the machine live on."""
     found = subprocess.run(
         ["pgrep", "-f", pattern], capture_output=True, text=True, check=False
     ).stdout.split()
+    if state_dir is not None:
+        found = [pid for pid in found if _started_for(pid, state_dir)]
     for pid in found:
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
     return len(found)
+
+
+def _started_for(pid: str, state_dir: Path) -> bool:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"CHAOS_MCP_STATE_DIR={state_dir}".encode() in environ
 
 
 def proxied_target_toml(proxy_port: int, name: str, fields: str, upstream_port: int) -> tuple[str, int]:

@@ -59,7 +59,7 @@ def design(target: str) -> dict[str, object]:
 
 def kill_wardens(state: Path) -> None:
     kill_matching(f"chaos_mcp.engine.warden sqlite:///{state}")
-    kill_matching("chaos-mcp-warden-")
+    kill_matching("chaos-mcp-warden-", state)
 
 
 def database_flags(dsn: str, database: str) -> tuple[bool, int]:
