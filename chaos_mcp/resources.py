@@ -207,16 +207,7 @@ async def _tcp(name: str, address: str) -> Identity | None:
         return None
     finally:
         await client.aclose()
-    instance = f"redis:{run_id}"
-    instance_label = f"Redis server {run_id[:12]}"
-    return Identity(
-        target=name,
-        family="redis",
-        instance=instance,
-        label=f"{instance_label} (answering at {address})",
-        instance_label=instance_label,
-        how="run_id",
-    )
+    return _redis_identity(name, run_id, None, f"(answering at {address})")
 
 
 async def _postgres(name: str, dsn: str, database: str) -> Identity:
@@ -302,15 +293,20 @@ async def _redis(name: str, url: str) -> Identity:
         number = int(client.connection_pool.connection_kwargs.get("db") or 0)
     finally:
         await client.aclose()
-    run_id = str(info["run_id"])
+    return _redis_identity(name, str(info["run_id"]), number, "")
+
+
+def _redis_identity(name: str, run_id: str, number: int | None, where: str) -> Identity:
+    """A Redis server is its `run_id`; one of its numbered databases, that plus the number."""
     instance = f"redis:{run_id}"
     instance_label = f"Redis server {run_id[:12]}"
+    label = f"{instance_label} {where}" if number is None else f"Redis database {number} on {instance_label}"
     return Identity(
         target=name,
         family="redis",
         instance=instance,
-        database=f"{instance}/db:{number}",
-        label=f"Redis database {number} on {instance_label}",
+        database=None if number is None else f"{instance}/db:{number}",
+        label=label,
         instance_label=instance_label,
         how="run_id",
     )
