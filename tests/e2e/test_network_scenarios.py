@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +17,7 @@ from chaos_mcp.probes.via_proxy import dsn_via
 from chaos_mcp.server import build_server
 from tests.e2e.conftest import result_data, settings_with_journal
 from tests.fixtures.services import PostgresDatabase
-from tests.helpers import free_port, proxied_target_toml
+from tests.helpers import proxied_target_toml, static_site
 
 pytestmark = pytest.mark.anyio
 
@@ -32,21 +29,8 @@ def web_app(tmp_path: Path) -> Iterator[int]:
     (root / "api" / "v1").mkdir(parents=True)
     (root / "health").write_text("ok")
     (root / "api" / "v1" / "schedules").write_text('[{"block": 1}]')
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    yield port
-    server.terminate()
-    server.wait(timeout=10)
+    with static_site(root) as port:
+        yield port
 
 
 def design(target: str, scenario: str, blast: dict[str, Any], **parameters: Any) -> dict[str, Any]:

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from chaos_mcp.reports.render import view_of
 from tests.e2e.conftest import result_data
 from tests.e2e.test_http_transport import wait_listening
 from tests.fixtures.services import PostgresDatabase, RedisServer
-from tests.helpers import free_port, kill_matching, valid_design
+from tests.helpers import free_port, kill_matching, static_site, valid_design
 
 pytestmark = pytest.mark.anyio
 
@@ -57,21 +55,8 @@ def web_app(tmp_path: Path) -> Iterator[int]:
     root = tmp_path / "site"
     root.mkdir()
     (root / "health").write_text("ok")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    yield port
-    server.terminate()
-    server.wait(timeout=10)
+    with static_site(root) as port:
+        yield port
 
 
 class Secrets:
