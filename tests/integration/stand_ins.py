@@ -68,7 +68,14 @@ class FakePrometheusHandler(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def fake_prometheus() -> Iterator[str]:
     """FakePrometheus on a free loopback port; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakePrometheusHandler)
+    with serving(FakePrometheusHandler) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server with `handler` on a free loopback port; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -6,10 +6,7 @@ HTTP server that answers 200 and 503); the design-time check relies on this agre
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,6 +20,7 @@ from chaos_mcp.probes.postgres import PostgresProbe
 from chaos_mcp.probes.redis import RedisProbe
 from chaos_mcp.probes.tcp import TcpProbe
 from tests.fixtures.services import PostgresDatabase, RedisServer
+from tests.integration.stand_ins import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -35,19 +33,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
-
-
-@contextlib.contextmanager
-def web() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def disagreements(probe: Probe, measured: list[Measurement]) -> list[str]:
@@ -65,7 +50,7 @@ def disagreements(probe: Probe, measured: list[Measurement]) -> list[str]:
 async def test_the_http_redis_postgres_and_tcp_probes_emit_only_what_they_declare(
     own_redis: RedisServer, own_postgres: PostgresDatabase
 ) -> None:
-    with web() as base_url:
+    with serving(Handler) as base_url:
         http = HttpProbe(name="api", base_url=base_url, routes=["/api"], requests=8, concurrency=2)
         probes: list[Probe] = [
             http,
